@@ -58,6 +58,7 @@ class Provenance:
     backend: str = "torch"
     model_id: str = ""
     prompt: str = ""  # the exact text the language model saw, when one did
+    notes: list[str] = field(default_factory=list)  # caveats a user should see (untrained model, decimation...)
 
 
 @dataclass

@@ -1,0 +1,117 @@
+"""The analysed area of one request: window, band profile, land-cover mask and its statistics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from core.aoi import resolve_aoi
+from core.errors import InputError
+from core.raster import BandProfile, RasterInfo, compute_stretch, detect_profile, open_raster, read_overview
+from core.stats import SceneStats, compute_stats
+from core.tiling import PixelWindow
+
+AOILike = Union[str, Sequence[float], None]
+NODATA = 255
+
+
+@dataclass
+class Area:
+    """Where a request looks: the raster, the pixel window of the AOI and its polygon mask."""
+
+    info: RasterInfo
+    window: PixelWindow
+    bounds: tuple[float, float, float, float]  # of the window, raster CRS
+    mask: Optional[np.ndarray]  # bool [h, w] inside the AOI polygon; None: the whole window
+    profile: BandProfile  # with the scene stretch computed once
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identifies the area and the file's version, for caching segmentations."""
+        st = os.stat(self.info.path)
+        poly = None if self.mask is None else hash(self.mask.tobytes())
+        return (self.info.path, st.st_mtime_ns, st.st_size, tuple(self.window.to_list()), poly)
+
+
+def locate(raster: str, aoi: AOILike) -> Area:
+    """Open the raster and place the AOI on it (whole scene when ``aoi`` is None or empty).
+
+    Raises:
+        InputError: missing/corrupt raster, AOI outside the scene.
+    """
+    if not raster or not str(raster).strip():
+        raise InputError("No raster was given.")
+    info = open_raster(raster)
+    if aoi is None or (isinstance(aoi, str) and not aoi.strip()):
+        window, bounds, mask = info.window, _bounds(info, info.window), None
+    else:
+        placed = resolve_aoi(info, aoi)
+        window, bounds, mask = placed.window, placed.bounds, placed.mask
+    profile = compute_stretch(info.path, detect_profile(info))
+    return Area(info, window, bounds, mask, profile)
+
+
+def _bounds(info: RasterInfo, w: PixelWindow) -> tuple[float, float, float, float]:
+    a, b, c, d, e, f = info.transform
+    xs = [c + a * col + b * row for col, row in ((w.col_off, w.row_off), (w.col_end, w.row_end))]
+    ys = [f + d * col + e * row for col, row in ((w.col_off, w.row_off), (w.col_end, w.row_end))]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def apply_polygon(mask_path: str, polygon: Optional[np.ndarray]) -> None:
+    """Set pixels of the class mask outside the AOI polygon to nodata, block by block."""
+    if polygon is None:
+        return
+    import rasterio
+
+    with rasterio.open(mask_path, "r+") as ds:
+        for _, win in ds.block_windows(1):
+            rows = slice(int(win.row_off), int(win.row_off + win.height))
+            cols = slice(int(win.col_off), int(win.col_off + win.width))
+            block = ds.read(1, window=win)
+            block[~polygon[rows, cols]] = NODATA
+            ds.write(block, 1, window=win)
+
+
+def measure(mask_path: str, classes: Sequence[str], min_object_m2: float) -> SceneStats:
+    """Statistics in map units of a class mask GeoTIFF (decimated above 16 Mpx, and says so)."""
+    from core.stats import stats_from_mask_file
+
+    return stats_from_mask_file(mask_path, classes, nodata=NODATA, min_object_m2=min_object_m2)
+
+
+def image_for_model(area: Area, size: int, window: Optional[PixelWindow] = None) -> np.ndarray:
+    """The AOI (or ``window``) as the square float32 [3, size, size] image the language side sees.
+
+    A decimated read keeps memory bounded; the aspect ratio is not kept (0-999 box coordinates refer
+    to the whole window either way). Pixels outside the AOI polygon are set to 0.
+    """
+    win = window or area.window
+    rgb, valid = read_overview(area.info.path, area.profile, max_size=max(size, 1) * 2, window=win)
+    if area.mask is not None and window is None:
+        rows = np.linspace(0, area.mask.shape[0] - 1, rgb.shape[1]).round().astype(int)
+        cols = np.linspace(0, area.mask.shape[1] - 1, rgb.shape[2]).round().astype(int)
+        rgb = rgb * area.mask[np.ix_(rows, cols)][None]
+    if not valid.any():
+        raise InputError("The area of interest holds only nodata pixels.")
+    return _resize(rgb, size)
+
+
+def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(rgb))[None]
+    mode = "area" if rgb.shape[1] >= size and rgb.shape[2] >= size else "bilinear"
+    kwargs = {} if mode == "area" else {"align_corners": False}
+    return F.interpolate(x, size=(size, size), mode=mode, **kwargs)[0].clamp(0, 1).numpy()
+
+
+def stats_of_mask_window(mask: np.ndarray, transform: tuple[float, ...], crs: str, classes: Sequence[str],
+                         min_object_m2: float) -> SceneStats:
+    """Statistics of an in-memory mask (e.g. one grounding tile)."""
+    return compute_stats(mask, classes, transform, crs, nodata=NODATA, min_object_m2=min_object_m2)

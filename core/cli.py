@@ -1,0 +1,232 @@
+"""Command line: ``python -m core segment|ask|ground|caption|classify|index|export-onnx|bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, Optional
+
+from core.config import EngineConfig
+from core.errors import Cancelled, InputError
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("torch", "onnx")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see 'python -m core {self.prog.split()[-1]} --help')\n")
+
+
+class ProgressBar:
+    """A progress(fraction, message) callable drawing one line on stderr (silent when not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self._last = ""
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        done = int(width * min(max(fraction, 0.0), 1.0))
+        line = f"\r[{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}% {time.monotonic() - self.start:6.1f}s {message}"
+        sys.stderr.write(line[:120].ljust(len(self._last)))
+        sys.stderr.flush()
+        self._last = line[:120]
+
+    def close(self) -> None:
+        if self.enabled and self._last:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class _CancelOnInterrupt:
+    """First Ctrl-C asks the pipeline to stop at the next tile (it cleans up); a second one kills."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> _CancelOnInterrupt:
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, self._old)
+            raise KeyboardInterrupt
+        self.requested = True
+        sys.stderr.write("\ncancelling after the current tile... (Ctrl-C again to kill)\n")
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+
+def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
+    if raster:
+        p.add_argument("raster", help="any GDAL-readable raster (GeoTIFF, JP2, VRT...)")
+        p.add_argument("--aoi", help="area of interest: 'xmin,ymin,xmax,ymax' or a WKT polygon, in the "
+                       "raster CRS, or followed by '@EPSG:4326' (any EPSG code)")
+    p.add_argument("--model", default="default", help="'default' (shipped), 'tiny' (random) or a checkpoint dir")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--backend", default="torch", choices=BACKENDS, help="segmentation encoder backend")
+    p.add_argument("--tile", type=int, default=512, help="tile size in pixels (default 512)")
+    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels (default 64)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--semantic-db", help="semantic database directory (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m core`` argument parser."""
+    parser = _Parser(prog="python -m core", description="EarthAsk engine: ask your imagery questions.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("segment", help="land-cover segmentation to a class GeoTIFF, with areas and counts")
+    _engine_args(p)
+    p.add_argument("--out", help="output GeoTIFF (default: <raster>_landcover.tif in the temp dir)")
+
+    p = sub.add_parser("ask", help="ask a question (open-ended, or multiple choice with --choices)")
+    _engine_args(p)
+    p.add_argument("question")
+    p.add_argument("--choices", help="multiple choice: answers separated by '|'")
+
+    p = sub.add_parser("ground", help="find objects from a description; boxes as a GeoPackage layer")
+    _engine_args(p)
+    p.add_argument("prompt", help="what to find, e.g. 'the playgrounds'")
+    p.add_argument("--out", help="output GeoPackage (default: none, boxes printed)")
+
+    p = sub.add_parser("caption", help="retrieval-augmented caption of the scene or AOI")
+    _engine_args(p)
+
+    p = sub.add_parser("classify", help="scene classification")
+    _engine_args(p)
+    p.add_argument("--labels", help="candidate scene labels separated by '|' (default: the model's)")
+
+    p = sub.add_parser("index", help="build a semantic database (faiss) from a JSONL of {text, level}")
+    _engine_args(p, raster=False)
+    p.add_argument("texts", help="JSONL file, one {\"text\": ..., \"level\": ...} per line")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--index-type", default="flat", choices=("flat", "ivf", "hnsw"))
+
+    p = sub.add_parser("export-onnx", help="export the segmentation encoder and retriever image tower to ONNX")
+    _engine_args(p, raster=False)
+    p.add_argument("--out", required=True, help="output directory")
+
+    p = sub.add_parser("bench", help="benchmarks that print figures: tiling | encoder", add_help=False)
+    p.add_argument("which", choices=("tiling", "encoder"))
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> EngineConfig:
+    return EngineConfig(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
+                        overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db)
+
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split("|") if t.strip()]
+    if not items:
+        raise InputError("the list of choices is empty")
+    return items
+
+
+def _print_result(args: argparse.Namespace, result: Any, human: str) -> None:
+    from core.results import to_dict
+
+    if args.json:
+        print(json.dumps(to_dict(result), indent=2, default=str))
+    else:
+        print(human)
+
+
+def _summary(prov: Any) -> str:
+    lines = []
+    for s in prov.class_stats:
+        lines.append(f"  {s.name:<12} {s.area_ha:12.2f} ha {s.fraction * 100:6.1f}%  {s.count:5d} objects"
+                     f"  {s.position}")
+    for r in prov.retrieved:
+        lines.append(f"  retrieved ({r.score:.3f}, {r.level}): {r.text}")
+    total = sum(prov.timings.values())
+    lines.append(f"  {prov.tiles} tiles, {total:.1f} s, device {prov.device}, backend {prov.backend}, "
+                 f"model {prov.model_id}")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cancelled: Callable[[], bool]) -> None:
+    from core.engine import Engine
+
+    if args.command == "index":
+        from core.engine import build_semantic_db
+
+        out = build_semantic_db(args.texts, args.out, _config(args), index_type=args.index_type,
+                                progress=progress, cancelled=cancelled)
+        print(f"semantic database: {out}")
+        return
+    if args.command == "export-onnx":
+        from core.engine import export_onnx
+
+        for path in export_onnx(_config(args), args.out):
+            print(f"wrote {path}")
+        return
+
+    engine = Engine(_config(args))
+    kw = dict(aoi=args.aoi, progress=progress, cancelled=cancelled)
+    if args.command == "segment":
+        r = engine.segment(args.raster, out=args.out, **kw)
+        _print_result(args, r, f"land cover: {r.mask_path}\n{_summary(r.provenance)}")
+    elif args.command == "ask":
+        r = engine.ask(args.raster, args.question, choices=_split(args.choices), **kw)
+        _print_result(args, r, f"Q: {r.question}\nA: {r.answer}\n{_summary(r.provenance)}")
+    elif args.command == "ground":
+        r = engine.ground(args.raster, args.prompt, out=args.out, **kw)
+        rows = [f"  {b.label} {b.score:.3f} [{b.x1:.1f}, {b.y1:.1f}, {b.x2:.1f}, {b.y2:.1f}]" for b in r.boxes]
+        warn = [f"  warning: {w}" for w in r.warnings]
+        where = f"layer: {r.layer_path}\n" if r.layer_path else ""
+        _print_result(args, r, f"{len(r.boxes)} boxes ({r.provenance.crs})\n" + "\n".join(rows + warn) + "\n"
+                      + where + _summary(r.provenance))
+    elif args.command == "caption":
+        r = engine.caption(args.raster, **kw)
+        _print_result(args, r, f"{r.caption}\n{_summary(r.provenance)}")
+    elif args.command == "classify":
+        r = engine.classify(args.raster, labels=_split(args.labels), **kw)
+        _print_result(args, r, f"{r.label}\n{_summary(r.provenance)}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; returns the exit status (2 for bad input, 130 when cancelled)."""
+    args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        if args.which == "tiling":
+            from core.bench_tiling import main as bench_main
+        else:
+            from core.bench_encoder import main as bench_main
+        return int(bench_main(args.rest) or 0)
+
+    bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        with _CancelOnInterrupt() as cancelled:
+            _run(args, bar, cancelled)
+    except InputError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        bar.close()
+        print("cancelled: no output was left behind", file=sys.stderr)
+        return 130
+    bar.close()
+    return 0

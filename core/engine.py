@@ -1,0 +1,326 @@
+"""The engine: segment, ask, ground, caption and classify a raster (or an area of it), QGIS-free."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from core import analysis
+from core.analysis import AOILike, Area
+from core.config import EngineConfig
+from core.errors import Cancelled, InputError
+from core.progress import CancelledFn, ProgressFn, SubProgress, check_cancelled, no_progress
+from core.results import (
+    AnswerResult,
+    Box,
+    CaptionResult,
+    ClassifyResult,
+    GroundResult,
+    Provenance,
+    Retrieved,
+    SegmentResult,
+)  # fmt: skip
+from core.stats import SceneStats, describe_stats
+
+TextFn = Callable[[str], None]
+SCENE_LABELS = ["urban", "suburban", "rural", "agricultural", "forest", "water", "barren", "mixed"]
+
+
+class Engine:
+    """Loads the model once and runs every pipeline on rasters; safe to reuse across requests.
+
+    Every method takes ``progress(fraction, message)`` and ``cancelled()`` callables; cancelling
+    raises :class:`core.errors.Cancelled` within one tile batch and leaves no partial output file.
+    """
+
+    def __init__(self, config: Optional[EngineConfig] = None) -> None:
+        self.config = config or EngineConfig()
+        if self.config.backend not in ("torch", "onnx"):
+            raise InputError(f"Unknown backend '{self.config.backend}'; choose torch or onnx.")
+        if self.config.overlap < 0 or self.config.tile <= self.config.overlap:
+            raise InputError("The tile size must be larger than the overlap, and the overlap not negative.")
+        self._loaded: Any = None
+        self._device: Optional[str] = None
+        self._predict: Any = None
+        self._providers: list[str] = []
+        self._db: Any = None
+        self._db_checked = False
+        self._workdir = Path(tempfile.mkdtemp(prefix="earthask-"))
+        self._segmentations: dict[tuple[Any, ...], tuple[str, SceneStats, int]] = {}
+
+    # ----- loading -------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            from core.models_io import resolve_device
+
+            self._device = resolve_device(self.config.device)
+        return self._device
+
+    @property
+    def loaded(self) -> Any:
+        """The :class:`core.models_io.LoadedModel`, loaded on first use."""
+        if self._loaded is None:
+            from core.models_io import load_model
+
+            self._loaded = load_model(self.config.model, self.device, self.config.seed)
+        return self._loaded
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.loaded.model.cfg.seg_classes)
+
+    def _predictor(self) -> Any:
+        if self._predict is None:
+            from core import models_io
+
+            if self.config.backend == "torch":
+                self._predict, self._providers = models_io.torch_predictor(self.loaded.model, self.device), []
+            else:
+                path = models_io.onnx_cache_dir(self.loaded) / "segmenter.onnx"
+                if not path.is_file():
+                    from models.onnx_export import export_segmenter
+
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    export_segmenter(self.loaded.model.segmenter, path, tile_size=self.config.tile,
+                                     model_id=self.loaded.model_id)
+                self._predict, self._providers = models_io.onnx_predictor(path, self.device)
+        return self._predict
+
+    def semantic_db(self) -> Any:
+        """The faiss semantic database, or None when the model has none (retrieval then returns nothing)."""
+        if not self._db_checked:
+            from core.models_io import default_semantic_db
+            from core.semantic_db import SemanticDB
+
+            path = default_semantic_db(self.loaded, self.config.semantic_db)
+            if path is not None:
+                self._db = SemanticDB.load(path, expected_dim=self.loaded.model.cfg.retriever_dim)
+            self._db_checked = True
+        return self._db
+
+    def close(self) -> None:
+        """Remove the engine's temporary files (segmentations kept for reuse between questions)."""
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        self._segmentations.clear()
+
+    # ----- shared steps --------------------------------------------------------------------------
+    def _provenance(self, area: Area, stats: Optional[SceneStats], tiles: int, timings: dict[str, float]) -> Provenance:
+        backend = self.config.backend + (f" ({', '.join(self._providers)})" if self._providers else "")
+        notes = list(self.loaded.notes) + (list(stats.notes) if stats else [])
+        return Provenance(
+            raster=area.info.path, crs=area.info.crs, aoi=list(area.bounds), band_profile=area.profile.to_dict(),
+            class_stats=list(stats.classes) if stats else [], tiles=tiles, timings=timings, device=self.device,
+            backend=backend, model_id=self.loaded.model_id, notes=notes,
+        )  # fmt: skip
+
+    def _segment_area(self, area: Area, out: Optional[str], progress: ProgressFn,
+                      cancelled: Optional[CancelledFn]) -> tuple[str, SceneStats, int]:
+        """Tiled segmentation of the area at full resolution, cached per area for later questions."""
+        from core.tiled import segment_raster
+
+        key = area.key + (self.config.tile, self.config.overlap, self.config.backend)
+        if out is None and key in self._segmentations:
+            progress(1.0, "segmentation reused")
+            return self._segmentations[key]
+        target = Path(out) if out else self._workdir / f"landcover_{len(self._segmentations)}.tif"
+        if out and not target.parent.is_dir():
+            raise InputError(f"The output folder {target.parent} does not exist.")
+        result = segment_raster(
+            area.info.path, self._predictor(), self.classes, target, tile=self.config.tile,
+            overlap=self.config.overlap, batch_size=self.config.batch_size, window=area.window,
+            profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self._workdir),
+        )  # fmt: skip
+        try:
+            analysis.apply_polygon(result.mask_path, area.mask)
+            stats = analysis.measure(result.mask_path, self.classes, self.config.min_object_m2)
+        except BaseException:
+            Path(result.mask_path).unlink(missing_ok=True)
+            raise
+        value = (result.mask_path, stats, result.tiles)
+        if out is None:
+            self._segmentations[key] = value
+        return value
+
+    def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn],
+                 cancelled: Optional[CancelledFn]) -> tuple[Area, SceneStats, int, dict[str, float]]:
+        report = progress or no_progress
+        t0 = time.perf_counter()
+        area = analysis.locate(raster, aoi)
+        check_cancelled(cancelled)
+        report(0.02, "loading the model")
+        _ = self.loaded
+        t1 = time.perf_counter()
+        _, stats, tiles = self._segment_area(area, None, SubProgress(report, 0.05, 0.7), cancelled)
+        t2 = time.perf_counter()
+        return area, stats, tiles, {"open": t1 - t0, "segment": t2 - t1}
+
+    def _image(self, area: Area, window: Any = None) -> Any:
+        import torch
+
+        size = self.loaded.model.cfg.vision_image_size
+        image = analysis.image_for_model(area, size, window)
+        return torch.from_numpy(image)[None].to(self.device)  # [1, 3, S, S]
+
+    def _retrieve(self, image: Any) -> list[Retrieved]:
+        cfg = self.loaded.model.cfg
+        db = self.semantic_db() if cfg.retrieval_enabled else None
+        if db is None:
+            return []
+        import torch
+
+        with torch.inference_mode():
+            emb = self.loaded.model.embed_image(image).float().cpu().numpy()  # [1, D]
+        return db.search(emb, k=cfg.retriever_top_k)[0]
+
+    def _generate(self, image: Any, task: str, query: str, stats: SceneStats, retrieved: list[Retrieved],
+                  choices: Optional[Sequence[str]], on_text: Optional[TextFn], cancelled: Optional[CancelledFn]) -> Any:
+        def stream(piece: str) -> None:
+            check_cancelled(cancelled)
+            if on_text is not None:
+                on_text(piece)
+
+        return self.loaded.model.generate(
+            image, task, query, describe_stats(stats), [r.text for r in retrieved], choices=list(choices) if choices
+            else None, max_new_tokens=self.config.max_new_tokens, on_text=stream,
+        )  # fmt: skip
+
+    # ----- pipelines -----------------------------------------------------------------------------
+    def segment(self, raster: str, aoi: AOILike = None, out: Optional[str] = None,
+                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> SegmentResult:
+        """Land-cover segmentation of the raster (or AOI) to a class-index GeoTIFF, with map-unit stats."""
+        report = progress or no_progress
+        t0 = time.perf_counter()
+        area = analysis.locate(raster, aoi)
+        target = out or str(Path(tempfile.gettempdir()) / "earthask" / f"{Path(raster).stem}_landcover.tif")
+        Path(target).parent.mkdir(parents=True, exist_ok=True) if out is None else None
+        report(0.01, "loading the model")
+        _ = self.loaded
+        t1 = time.perf_counter()
+        mask_path, stats, tiles = self._segment_area(area, target, SubProgress(report, 0.02, 0.98), cancelled)
+        timings = {"open": t1 - t0, "segment": time.perf_counter() - t1}
+        report(1.0, "done")
+        return SegmentResult(mask_path, self.classes, self._provenance(area, stats, tiles, timings))
+
+    def ask(self, raster: str, question: str, choices: Optional[Sequence[str]] = None, aoi: AOILike = None,
+            progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
+            on_text: Optional[TextFn] = None) -> AnswerResult:
+        """Answer a question about the raster (or AOI), guided by its measured land cover."""
+        if not question or not question.strip():
+            raise InputError("The question is empty.")
+        if choices is not None and len([c for c in choices if c.strip()]) < 2:
+            raise InputError("A multiple-choice question needs at least two choices.")
+        report = progress or no_progress
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        t0 = time.perf_counter()
+        image = self._image(area)
+        retrieved = self._retrieve(image)
+        report(0.75, "answering")
+        out = self._generate(image, "vqa", question.strip(), stats, retrieved, choices, on_text, cancelled)
+        timings["answer"] = time.perf_counter() - t0
+        answer = out.text.strip()
+        if choices:
+            from models.prompts import match_choice
+
+            picked = match_choice(answer, list(choices))
+            answer = list(choices)[picked] if picked is not None else answer
+        prov = self._provenance(area, stats, tiles, timings)
+        prov.retrieved, prov.prompt = retrieved, out.prompt
+        report(1.0, "done")
+        return AnswerResult(question.strip(), answer, list(choices) if choices else None, prov)
+
+    def caption(self, raster: str, aoi: AOILike = None, progress: Optional[ProgressFn] = None,
+                cancelled: Optional[CancelledFn] = None, on_text: Optional[TextFn] = None) -> CaptionResult:
+        """A caption of the raster (or AOI), conditioned on descriptions retrieved from the semantic database."""
+        report = progress or no_progress
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        t0 = time.perf_counter()
+        image = self._image(area)
+        retrieved = self._retrieve(image)
+        report(0.75, "captioning")
+        out = self._generate(image, "caption", "", stats, retrieved, None, on_text, cancelled)
+        timings["caption"] = time.perf_counter() - t0
+        prov = self._provenance(area, stats, tiles, timings)
+        prov.retrieved, prov.prompt = retrieved, out.prompt
+        report(1.0, "done")
+        return CaptionResult(out.text.strip(), prov)
+
+    def classify(self, raster: str, labels: Optional[Sequence[str]] = None, aoi: AOILike = None,
+                 progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> ClassifyResult:
+        """Scene classification: the likelihood of each label as the answer, normalised over the labels."""
+        labels = [x.strip() for x in (labels or SCENE_LABELS) if x.strip()]
+        if len(labels) < 2:
+            raise InputError("Scene classification needs at least two labels.")
+        report = progress or no_progress
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        t0 = time.perf_counter()
+        image = self._image(area)
+        retrieved = self._retrieve(image)
+        report(0.75, "classifying")
+        check_cancelled(cancelled)
+        logp = self.loaded.model.score_choices(image, "classify", "", describe_stats(stats),
+                                               [r.text for r in retrieved], labels)
+        probs = np.exp(np.asarray(logp, dtype=np.float64) - np.max(logp))
+        probs /= probs.sum()
+        scores = {label: float(p) for label, p in zip(labels, probs)}
+        timings["classify"] = time.perf_counter() - t0
+        prov = self._provenance(area, stats, tiles, timings)
+        prov.retrieved = retrieved
+        report(1.0, "done")
+        return ClassifyResult(max(scores, key=scores.__getitem__), scores, prov)
+
+    def ground(self, raster: str, prompt: str, aoi: AOILike = None, out: Optional[str] = None,
+               progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> GroundResult:
+        """Find the objects a phrase describes; boxes in the raster CRS, merged across tiles."""
+        from core.grounding import ground_area
+
+        if not prompt or not prompt.strip():
+            raise InputError("Say what to find, e.g. 'the playgrounds'.")
+        if out and not Path(out).parent.is_dir():
+            raise InputError(f"The output folder {Path(out).parent} does not exist.")
+        report = progress or no_progress
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        t0 = time.perf_counter()
+        boxes, warnings, windows = ground_area(self, area, prompt.strip(), stats, SubProgress(report, 0.7, 0.97),
+                                               cancelled)
+        timings["ground"] = time.perf_counter() - t0
+        layer = None
+        if out:
+            from core.geo import write_boxes_gpkg
+
+            layer = write_boxes_gpkg(out, boxes, area.info.crs, prompt=prompt.strip(), source=area.info.path,
+                                     model=self.loaded.model_id)
+        prov = self._provenance(area, stats, tiles + windows, timings)
+        report(1.0, "done")
+        return GroundResult(prompt.strip(), boxes, layer, warnings, prov)
+
+
+def build_semantic_db(texts_jsonl: str, out_dir: str, config: EngineConfig, index_type: str = "flat",
+                      progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> str:
+    """Embed a JSONL of ``{"text", "level"}`` with the model's retriever text tower into a faiss database."""
+    from core.semantic_index import build_from_jsonl
+
+    return build_from_jsonl(texts_jsonl, out_dir, Engine(config), index_type, progress, cancelled)
+
+
+def export_onnx(config: EngineConfig, out_dir: str) -> list[str]:
+    """Export the segmentation encoder+head and the retriever image tower to ONNX files in ``out_dir``."""
+    from models.onnx_export import export_image_tower, export_segmenter
+
+    engine = Engine(config)
+    model, model_id = engine.loaded.model, engine.loaded.model_id
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seg = export_segmenter(model.segmenter, out / "segmenter.onnx", tile_size=config.tile, model_id=model_id)
+    tower = export_image_tower(model.retriever, out / "image_tower.onnx", model_id=model_id,
+                               image_size=model.cfg.vision_image_size)
+    return [str(seg), str(tower)]
+
+
+__all__ = ["Engine", "Box", "Cancelled", "build_semantic_db", "export_onnx"]
