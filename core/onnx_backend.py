@@ -1,0 +1,66 @@
+"""onnxruntime session for an exported segmenter: CUDA provider when present (and asked), else CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import InputError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def choose_providers(device: str, available: list[str]) -> list[str]:
+    """Providers for ``device`` ("auto" | "cuda" | "cpu") given onnxruntime's available ones."""
+    if device == "cpu":
+        return [CPU]
+    if device not in ("auto", "cuda"):
+        raise InputError(f"unknown device {device!r}: use auto, cuda or cpu")
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        raise InputError("device cuda asked for, but this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+    return [CPU]
+
+
+class OnnxSegmenter:
+    """``__call__(batch float32 [B, bands, h, w] in 0..1) -> float32 logits [B, K, h, w]``.
+
+    A ``predict`` callable for ``core.tiled``. Reads the model's metadata_props (classes, tile size,
+    bands, normalisation; see ``models.onnx_export``). onnxruntime is imported here, not with ``core``.
+
+    Attributes:
+        providers: the providers the session really uses (CUDA first when it took).
+        metadata: parsed metadata_props. classes, tile_size, bands: from it.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        from models.onnx_export import parse_metadata  # no torch import at module level there
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"ONNX model not found: {path}")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        wanted = choose_providers(device, ort.get_available_providers())
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+        self.providers: list[str] = list(self.session.get_providers())
+        self.metadata: dict[str, Any] = parse_metadata(dict(self.session.get_modelmeta().custom_metadata_map))
+        self.classes: list[str] = list(self.metadata.get("classes", []))
+        self.tile_size: int | None = self.metadata.get("tile_size")
+        self.bands: int = int(self.metadata.get("bands", 3))
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if batch.ndim != 4 or batch.shape[1] != self.bands:
+            raise ValueError(f"expected [B, {self.bands}, h, w] float32 in 0..1, got {batch.shape}")
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        (logits,) = self.session.run([self.output_name], {self.input_name: x})
+        return logits.astype(np.float32, copy=False)  # [B, K, h, w]

@@ -1,0 +1,35 @@
+"""Segmenter = vision encoder + FPN head: what tiled inference calls and what ONNX exports."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.config import VLMConfig
+from models.seg_head import SegHead
+from models.vision_encoder import VisionEncoder, build_vision_encoder
+
+
+class Segmenter(nn.Module):
+    """``forward(x [B, C, H, W] in 0..1) -> logits [B, K, H, W]``, K = ``len(cfg.seg_classes)``.
+
+    Args:
+        cfg: ``vision_*`` builds the encoder, ``seg_*`` the head.
+        encoder: an existing encoder to share (e.g. the VLM's); built from cfg when None.
+        pretrained: load the encoder's base weights when building it.
+    """
+
+    def __init__(self, cfg: VLMConfig, encoder: VisionEncoder | None = None, pretrained: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.classes = list(cfg.seg_classes)
+        self.encoder = encoder if encoder is not None else build_vision_encoder(cfg, pretrained=pretrained)
+        self.head = SegHead(cfg, self.encoder.level_channels)
+
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """One encoder pass -> (levels [B, C_l, H_l, W_l], logits [B, K, H, W]) so the VLM reuses levels."""
+        levels = self.encoder(x)
+        return levels, self.head(levels, out_size=x.shape[-2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x), out_size=x.shape[-2:])  # [B, K, H, W]
