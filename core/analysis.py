@@ -62,21 +62,6 @@ def _bounds(info: RasterInfo, w: PixelWindow) -> tuple[float, float, float, floa
     return (min(xs), min(ys), max(xs), max(ys))
 
 
-def apply_polygon(mask_path: str, polygon: Optional[np.ndarray]) -> None:
-    """Set pixels of the class mask outside the AOI polygon to nodata, block by block."""
-    if polygon is None:
-        return
-    import rasterio
-
-    with rasterio.open(mask_path, "r+") as ds:
-        for _, win in ds.block_windows(1):
-            rows = slice(int(win.row_off), int(win.row_off + win.height))
-            cols = slice(int(win.col_off), int(win.col_off + win.width))
-            block = ds.read(1, window=win)
-            block[~polygon[rows, cols]] = NODATA
-            ds.write(block, 1, window=win)
-
-
 def measure(mask_path: str, classes: Sequence[str], min_object_m2: float) -> SceneStats:
     """Statistics in map units of a class mask GeoTIFF (decimated above 16 Mpx, and says so)."""
     from core.stats import stats_from_mask_file

@@ -135,10 +135,9 @@ class Engine:
         result = segment_raster(
             area.info.path, self._predictor(), self.classes, target, tile=self.config.tile,
             overlap=self.config.overlap, batch_size=self.config.batch_size, window=area.window,
-            profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self._workdir),
+            profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self._workdir), mask=area.mask,
         )  # fmt: skip
         try:
-            analysis.apply_polygon(result.mask_path, area.mask)
             stats = analysis.measure(result.mask_path, self.classes, self.config.min_object_m2)
         except BaseException:
             Path(result.mask_path).unlink(missing_ok=True)

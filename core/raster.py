@@ -1,0 +1,297 @@
+"""Open any GDAL raster, pick a stretched RGB band profile, and read windows or overviews of it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Optional, Union
+
+import numpy as np
+import rasterio
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+
+from core.errors import InputError
+from core.tiling import PixelWindow
+
+PathLike = Union[str, os.PathLike[str]]
+Source = Union[PathLike, DatasetReader]
+SUPPORTED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+
+# name -> (bands expected, 1-based band indexes shown as red, green, blue)
+PRESETS: dict[str, tuple[int, tuple[int, int, int]]] = {
+    "sentinel2": (13, (4, 3, 2)),  # B1 B2 B3 B4 B5 B6 B7 B8 B8A B9 B10 B11 B12
+    "sentinel2_l2a": (12, (4, 3, 2)),  # as above without B10
+    "landsat8": (11, (4, 3, 2)),  # Landsat 8/9 OLI-TIRS B1..B11
+    "worldview8": (8, (5, 3, 2)),  # coastal blue green yellow red red-edge NIR1 NIR2
+    "rgbn": (4, (1, 2, 3)),
+    "bgrn": (4, (3, 2, 1)),
+    "rgb": (3, (1, 2, 3)),
+    "grey": (1, (1, 1, 1)),
+}
+_BY_COUNT = {13: "sentinel2", 12: "sentinel2_l2a", 11: "landsat8", 8: "worldview8", 4: "rgbn", 3: "rgb", 1: "grey"}
+# Words in a band description that name a colour (Sentinel-2 and Landsat 8/9 numbering).
+_COLOUR_WORDS = {
+    "red": {"red", "r", "b4", "b04"},
+    "green": {"green", "g", "b3", "b03"},
+    "blue": {"blue", "b", "b2", "b02"},
+}
+
+
+@dataclass
+class RasterInfo:
+    """What a raster is: size, bands, type, georeferencing."""
+
+    path: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: str  # "EPSG:32618", WKT when there is no EPSG code, "" when not georeferenced
+    epsg: Optional[int]
+    transform: tuple[float, float, float, float, float, float]  # rasterio Affine order a, b, c, d, e, f
+    nodata: Optional[float]
+    res: tuple[float, float]  # pixel size (x, y) in CRS units
+    descriptions: list[str]  # one per band, "" when unset
+
+    @property
+    def window(self) -> PixelWindow:
+        """The whole scene as a window."""
+        return PixelWindow(0, 0, self.width, self.height)
+
+
+@dataclass
+class BandProfile:
+    """Which three bands make the RGB composite and how they are stretched to 0..1."""
+
+    name: str  # preset name ("sentinel2", "rgbn", ...) or "custom"
+    rgb_bands: tuple[int, int, int]  # 1-based source bands shown as red, green, blue
+    scale: str  # "uint8": value / 255; "percentile": (value - low) / (high - low), clipped
+    detected_from: str  # "band count", "descriptions" or "override"
+    percentiles: tuple[float, float] = (2.0, 98.0)
+    low: Optional[tuple[float, float, float]] = None  # per channel, from compute_stretch
+    high: Optional[tuple[float, float, float]] = None
+    nodata: Optional[float] = None
+
+    @property
+    def ready(self) -> bool:
+        """True when tiles can be read: no stretch needed or the scene stretch is computed."""
+        return self.scale == "uint8" or (self.low is not None and self.high is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, as recorded in ``Provenance.band_profile``."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@contextmanager
+def open_dataset(src: Source) -> Iterator[DatasetReader]:
+    """Yield ``src`` if it is an open dataset, else open it (InputError: missing or not a raster) and close after."""
+    if isinstance(src, DatasetReader):
+        yield src
+        return
+    path = os.fspath(src)
+    local = not path.startswith("/vsi") and not re.match(r"^[A-Za-z0-9_]{2,}:", path)  # not a GDAL URI
+    if local and not os.path.exists(path):
+        raise InputError(f"Raster not found: {path}.")
+    try:
+        ds = rasterio.open(path)
+    except RasterioError as e:
+        raise InputError(f"Not a readable raster: {path} ({_first_line(e)}).") from e
+    with ds:
+        yield ds
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line of GDAL's own message (rasterio chains it as the cause)."""
+    inner = e.__cause__ if e.__cause__ is not None else e
+    return (str(inner).strip().splitlines() or [type(inner).__name__])[0].rstrip(".")
+
+
+def open_raster(path: PathLike) -> RasterInfo:
+    """Open a raster and describe it, checking it can be read.
+
+    Raises:
+        InputError: missing file, not a raster, no bands, unsupported type, or a corrupt file.
+    """
+    with open_dataset(path) as ds:
+        name = os.fspath(path)
+        if ds.count == 0 or ds.width == 0 or ds.height == 0:
+            raise InputError(f"The raster {name} has no pixels; open one of its subdatasets instead.")
+        if ds.dtypes[0] not in SUPPORTED_DTYPES:
+            raise InputError(f"The raster {name} has an unsupported pixel type {ds.dtypes[0]}.")
+        _guarded(ds, lambda: ds.read(1, window=Window(0, 0, 1, 1)))
+        epsg = ds.crs.to_epsg() if ds.crs else None
+        crs = f"EPSG:{epsg}" if epsg else (ds.crs.to_wkt() if ds.crs else "")
+        transform = tuple(float(v) for v in ds.transform[:6])
+        nodata = None if ds.nodata is None else float(ds.nodata)
+        res = (float(ds.res[0]), float(ds.res[1]))
+        descriptions = [d or "" for d in ds.descriptions]
+        return RasterInfo(
+            name, ds.width, ds.height, ds.count, ds.dtypes[0], crs, epsg, transform, nodata, res, descriptions
+        )  # type: ignore[arg-type]
+
+
+def _guarded(ds: DatasetReader, read: Any) -> Any:
+    """Run a read, turning GDAL read failures into one-sentence InputErrors."""
+    try:
+        return read()
+    except RasterioError as e:
+        raise InputError(f"Could not read {ds.name}; the file looks corrupt ({_first_line(e)}).") from e
+
+
+def _from_descriptions(descriptions: list[str]) -> Optional[tuple[int, int, int]]:
+    found: dict[str, int] = {}
+    for i, text in enumerate(descriptions, start=1):
+        words = set(re.split(r"[^a-z0-9]+", text.lower()))
+        for colour, names in _COLOUR_WORDS.items():
+            if colour not in found and words & names:
+                found[colour] = i
+    if len(found) < 3:
+        return None
+    return found["red"], found["green"], found["blue"]
+
+
+def detect_profile(
+    info: RasterInfo, name: Optional[str] = None, rgb_bands: Optional[tuple[int, int, int]] = None
+) -> BandProfile:
+    """Pick the RGB bands of a raster; the stretch is set later by :func:`compute_stretch`.
+
+    Order of precedence: explicit ``rgb_bands``, explicit preset ``name`` (see ``PRESETS``), band
+    descriptions naming red/green/blue (or B4/B3/B2), then the band count (13: Sentinel-2, 11: Landsat
+    8/9, 8: WorldView, 4: RGBN, 3: RGB, 1: grey; otherwise the first three bands or band 1 as grey).
+
+    Raises:
+        InputError: unknown preset name, or bands the raster does not have.
+    """
+    scale = "uint8" if info.dtype == "uint8" else "percentile"
+    if rgb_bands is not None:
+        bands, label, source = tuple(rgb_bands), name or "custom", "override"
+    elif name is not None:
+        if name not in PRESETS:
+            raise InputError(f"Unknown band profile '{name}'; choose one of {', '.join(PRESETS)}.")
+        expected, bands = PRESETS[name]
+        if info.count < expected:
+            raise InputError(f"Band profile '{name}' needs {expected} bands but the raster has {info.count}.")
+        label, source = name, "override"
+    else:
+        label = _BY_COUNT.get(info.count, "first3" if info.count >= 3 else "grey")
+        described = _from_descriptions(info.descriptions)
+        if described is not None:
+            bands, source = described, "descriptions"
+        else:
+            bands = PRESETS[label][1] if label in PRESETS else ((1, 2, 3) if info.count >= 3 else (1, 1, 1))
+            source = "band count"
+    if len(bands) != 3 or not all(1 <= b <= info.count for b in bands):
+        raise InputError(f"Band profile '{label}' needs bands {list(bands)} but the raster has {info.count}.")
+    return BandProfile(label, bands, scale, source, nodata=info.nodata)  # type: ignore[arg-type]
+
+
+def _read_bands(
+    ds: DatasetReader,
+    profile: BandProfile,
+    window: Optional[PixelWindow],
+    out_hw: Optional[tuple[int, int]],
+    resampling: Resampling = Resampling.nearest,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw RGB bands as float32 [3, h, w] and the validity mask [h, w]."""
+    win = None
+    if window is not None:
+        if window.intersection(PixelWindow(0, 0, ds.width, ds.height)) != window:
+            raise ValueError(f"window {window} is outside the {ds.width}x{ds.height} raster")
+        win = Window(window.col_off, window.row_off, window.width, window.height)
+    idx = list(profile.rgb_bands)
+    shape = None if out_hw is None else (3, *out_hw)
+    kw: dict[str, Any] = {"window": win, "resampling": resampling}
+    data = _guarded(ds, lambda: ds.read(idx, out_shape=shape, out_dtype="float32", **kw))  # [3, h, w]
+    valid = np.all(np.isfinite(data), axis=0)  # [h, w]
+    flags = ds.mask_flag_enums[idx[0] - 1]
+    if MaskFlags.nodata in flags and ds.nodata is not None and not np.isnan(ds.nodata):
+        valid &= ~np.all(data == np.float32(ds.nodata), axis=0)
+    elif MaskFlags.all_valid not in flags:  # per-dataset mask or alpha band
+        valid &= _guarded(ds, lambda: ds.read_masks(idx[0], out_shape=out_hw, **kw)) > 0
+    return data, valid
+
+
+def _stretch(data: np.ndarray, valid: np.ndarray, profile: BandProfile) -> np.ndarray:
+    if not profile.ready:
+        raise ValueError("the band profile has no scene stretch yet; call compute_stretch() first")
+    if profile.scale == "uint8":
+        out = data * np.float32(1.0 / 255.0)
+    else:
+        low = np.asarray(profile.low, np.float32)[:, None, None]
+        span = np.asarray(profile.high, np.float32)[:, None, None] - low
+        out = (data - low) / span
+    np.clip(out, 0.0, 1.0, out=out)
+    out[:, ~valid] = 0.0
+    return out
+
+
+def overview_shape(width: int, height: int, max_size: int) -> tuple[int, int]:
+    """``(h, w)`` of a decimated read whose longer side is at most ``max_size`` (never upsampled)."""
+    scale = min(1.0, max_size / max(width, height))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def compute_stretch(src: Source, profile: BandProfile, max_size: int = 1024) -> BandProfile:
+    """The profile with its per-channel percentile stretch computed once from an overview read.
+
+    uint8 profiles pass through unchanged (values are divided by 255).
+    """
+    if profile.scale == "uint8":
+        return profile
+    with open_dataset(src) as ds:
+        data, valid = _read_bands(ds, profile, None, overview_shape(ds.width, ds.height, max_size))
+    low, high = [], []
+    for band in data:  # [h, w]
+        lo, hi = (float(v) for v in np.percentile(band[valid], profile.percentiles)) if valid.any() else (0.0, 1.0)
+        low.append(lo)
+        high.append(hi if hi > lo else lo + 1.0)
+    return replace(profile, low=tuple(low), high=tuple(high))  # type: ignore[arg-type]
+
+
+def read_window(src: Source, window: PixelWindow, profile: BandProfile) -> tuple[np.ndarray, np.ndarray]:
+    """Read one window as an RGB composite.
+
+    Args:
+        src: a path or an open rasterio dataset (keep one open for many tiles).
+        window: pixel window inside the raster.
+        profile: a band profile whose stretch is computed (see :func:`compute_stretch`).
+
+    Returns:
+        ``(rgb, valid)``: float32 ``[3, H, W]`` in 0..1 (invalid pixels are 0) and bool ``[H, W]``.
+    """
+    with open_dataset(src) as ds:
+        data, valid = _read_bands(ds, profile, window, None)
+    return _stretch(data, valid, profile), valid
+
+
+def read_overview(
+    src: Source,
+    profile: BandProfile,
+    max_size: int = 1024,
+    window: Optional[PixelWindow] = None,
+    resampling: str = "average",
+) -> tuple[np.ndarray, np.ndarray]:
+    """A decimated read of the scene (or of ``window``) whose longer side is at most ``max_size``.
+
+    Uses GDAL overviews when present; memory is bounded by ``max_size``, not by the scene. The default
+    ``"average"`` resampling skips nodata pixels (a pixel is invalid only when all its sources are).
+
+    Returns:
+        ``(rgb, valid)`` as in :func:`read_window`.
+    """
+    with open_dataset(src) as ds:
+        w = window or PixelWindow(0, 0, ds.width, ds.height)
+        shape = overview_shape(w.width, w.height, max_size)
+        data, valid = _read_bands(ds, profile, w, shape, Resampling[resampling])
+    return _stretch(data, valid, profile), valid
+
+
+def scene_profile(path: PathLike, name: Optional[str] = None, max_size: int = 1024) -> BandProfile:
+    """Detect the band profile of a raster and compute its scene stretch in one call."""
+    return compute_stretch(path, detect_profile(open_raster(path), name), max_size)
