@@ -19,6 +19,8 @@ class VLMConfig:
     vision_name: str = "efficientnet_lite0"  # efficientnet_lite0 | tiny | local HF dir (SigLIP/SigLIP2/CLIP)
     vision_sha256: str = ""  # sha256 of the base weights file; checked when set
     vision_bands: int = 3  # input bands; anything but 3 goes through a learned band adapter
+    vision_rgb_bands: list[int] = field(default_factory=list)  # adapter init: indices of red, green, blue
+    # in the input ([] = the first three bands; the band mean when fewer than 3). Sentinel-2 13-band: [3, 2, 1]
     vision_image_size: int = 256  # square input size for the language side, pixels
     vision_levels: int = 3  # feature depths taken from the encoder (paper: three layers)
     vision_mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
@@ -40,6 +42,8 @@ class VLMConfig:
     # --- multi-level visual prompter (aggregation tokens) ---
     prompter_tokens: int = 16  # aggregation tokens per level (paper: 144 in all)
     prompter_heads: int = 4
+    prompter_dim: int = 256  # prompter width: query, semantic and visual tokens are projected to it
+    prompter_max_text_tokens: int = 128  # token cap for the user query and for each retrieved description
     # --- semantic-aware experts in the LLM ---
     experts_enabled: bool = True
     experts_rank: int = 16  # r in d -> r -> d
@@ -80,7 +84,7 @@ class VLMConfig:
         base = dict(
             vision_name="tiny", vision_image_size=64, vision_width=8, seg_dim=16, guide_dim=16,
             text_name="tiny", retriever_dim=32, prompter_tokens=4, prompter_heads=2, experts_rank=4,
-            experts_every=1, llm_name="tiny", image_tokens=16, lora_r=4, lora_alpha=8,
+            prompter_dim=32, experts_every=1, llm_name="tiny", image_tokens=16, lora_r=4, lora_alpha=8,
         )
         base.update(overrides)
         return cls(**base)
