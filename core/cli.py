@@ -206,9 +206,23 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
         _print_result(args, r, f"{r.label}\n{_summary(r.provenance)}")
 
 
+def _join_aoi(argv: list[str]) -> list[str]:
+    """``--aoi -75.7,37.5,...`` -> ``--aoi=-75.7,...``: western longitudes must not read as options."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--aoi" and i + 1 < len(argv):
+            out.append(f"--aoi={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit status (2 for bad input, 130 when cancelled)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_aoi(list(sys.argv[1:] if argv is None else argv)))
     if args.command == "bench":
         if args.which == "tiling":
             from core.bench_tiling import main as bench_main
