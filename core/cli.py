@@ -37,7 +37,8 @@ class ProgressBar:
             return
         width = 30
         done = int(width * min(max(fraction, 0.0), 1.0))
-        line = f"\r[{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}% {time.monotonic() - self.start:6.1f}s {message}"
+        elapsed = time.monotonic() - self.start
+        line = f"\r[{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}% {elapsed:6.1f}s {message}"
         sys.stderr.write(line[:120].ljust(len(self._last)))
         sys.stderr.flush()
         self._last = line[:120]

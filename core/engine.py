@@ -160,6 +160,18 @@ class Engine:
         t2 = time.perf_counter()
         return area, stats, tiles, {"open": t1 - t0, "segment": t2 - t1}
 
+    def _look(self, raster: str, aoi: AOILike, report: ProgressFn, cancelled: Optional[CancelledFn],
+              stage: str) -> tuple[Area, SceneStats, int, dict[str, float], Any, list[Retrieved]]:
+        """Segment and measure the area, read its image for the model and retrieve descriptions."""
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        t0 = time.perf_counter()
+        image = self._image(area)
+        retrieved = self._retrieve(image)
+        timings["retrieve"] = time.perf_counter() - t0
+        report(0.75, stage)
+        check_cancelled(cancelled)
+        return area, stats, tiles, timings, image, retrieved
+
     def _image(self, area: Area, window: Any = None) -> Any:
         import torch
 
@@ -216,11 +228,8 @@ class Engine:
         if choices is not None and len([c for c in choices if c.strip()]) < 2:
             raise InputError("A multiple-choice question needs at least two choices.")
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "answering")
         t0 = time.perf_counter()
-        image = self._image(area)
-        retrieved = self._retrieve(image)
-        report(0.75, "answering")
         out = self._generate(image, "vqa", question.strip(), stats, retrieved, choices, on_text, cancelled)
         timings["answer"] = time.perf_counter() - t0
         answer = out.text.strip()
@@ -238,11 +247,8 @@ class Engine:
                 cancelled: Optional[CancelledFn] = None, on_text: Optional[TextFn] = None) -> CaptionResult:
         """A caption of the raster (or AOI), conditioned on descriptions retrieved from the semantic database."""
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "captioning")
         t0 = time.perf_counter()
-        image = self._image(area)
-        retrieved = self._retrieve(image)
-        report(0.75, "captioning")
         out = self._generate(image, "caption", "", stats, retrieved, None, on_text, cancelled)
         timings["caption"] = time.perf_counter() - t0
         prov = self._provenance(area, stats, tiles, timings)
@@ -257,14 +263,12 @@ class Engine:
         if len(labels) < 2:
             raise InputError("Scene classification needs at least two labels.")
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "classifying")
         t0 = time.perf_counter()
-        image = self._image(area)
-        retrieved = self._retrieve(image)
-        report(0.75, "classifying")
-        check_cancelled(cancelled)
-        logp = self.loaded.model.score_choices(image, "classify", "", describe_stats(stats),
-                                               [r.text for r in retrieved], labels)
+        from models.scoring import score_choices
+
+        logp = score_choices(self.loaded.model, image, "classify", "", describe_stats(stats),
+                             [r.text for r in retrieved], labels)
         probs = np.exp(np.asarray(logp, dtype=np.float64) - np.max(logp))
         probs /= probs.sum()
         scores = {label: float(p) for label, p in zip(labels, probs)}

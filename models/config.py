@@ -69,7 +69,7 @@ class VLMConfig:
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> "VLMConfig":
+    def load(cls, directory: str | Path) -> VLMConfig:
         """Read ``config.json`` from ``directory``; unknown keys are an error, missing keys take defaults."""
         data = json.loads((Path(directory) / "config.json").read_text())
         names = {f.name for f in dataclasses.fields(cls)}
@@ -79,7 +79,7 @@ class VLMConfig:
         return cls(**data)
 
     @classmethod
-    def tiny(cls, **overrides: object) -> "VLMConfig":
+    def tiny(cls, **overrides: object) -> VLMConfig:
         """A random, fast configuration for tests (no weights loaded)."""
         base = dict(
             vision_name="tiny", vision_image_size=64, vision_width=8, seg_dim=16, guide_dim=16,

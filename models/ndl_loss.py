@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 IGNORE_INDEX = -100
-_WORDS = {w: i for i, w in enumerate(
+_WORDS = {"none": 0, **{w: i for i, w in enumerate(  # "none" answers a count
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+    "seventeen eighteen nineteen twenty".split())}}
 _NUM = r"-?\d+(?:\.\d+)?"
 _RANGE = re.compile(rf"({_NUM})\s*%?\s*(?:-|–|to)\s*({_NUM})")
 _FIRST = re.compile(_NUM)

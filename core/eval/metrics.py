@@ -15,13 +15,9 @@ from typing import Optional
 
 import numpy as np
 
+from models.ndl_loss import parse_number  # noqa: F401  (one parser for targets and scoring)
+
 _TOKEN = re.compile(r"[a-z0-9%]+")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*%?\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)")
-_WORD_NUMBERS = {
-    "zero": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-}
 
 
 def tokenize(text: str) -> list[str]:
@@ -37,22 +33,6 @@ def normalize_answer(text: str) -> str:
 def exact_match(prediction: str, reference: str) -> bool:
     """True when both normalise to the same string ("Yes." == "yes")."""
     return normalize_answer(prediction) == normalize_answer(reference)
-
-
-def parse_number(text: str) -> Optional[float]:
-    """The number an answer states: a range's midpoint ("10%-20%" -> 15, as area-bin answer values are
-    given), else the first number, else a number word zero..ten; None when there is none."""
-    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())  # 1,200 -> 1200
-    match = _RANGE.search(text)
-    if match:
-        return (float(match.group(1)) + float(match.group(2))) / 2
-    match = _NUMBER.search(text)
-    if match:
-        return float(match.group())
-    for token in tokenize(text):
-        if token in _WORD_NUMBERS:
-            return float(_WORD_NUMBERS[token])
-    return None
 
 
 # ---------------------------------------------------------------- accuracy and errors

@@ -1,0 +1,147 @@
+"""The engine end to end with a tiny random model on small real GeoTIFFs (UTM and WGS 84)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from core.config import EngineConfig
+from core.engine import Engine
+from core.errors import Cancelled, InputError
+from core.geo import read_boxes_gpkg
+from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_CRS, make_raster
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    eng = Engine(EngineConfig(model="tiny", device="cpu", tile=64, overlap=16, batch_size=4))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return make_raster(tmp_path_factory.mktemp("scene") / "utm.tif", width=150, height=110, count=4,
+                       dtype="uint16", seed=3)
+
+
+def test_segment_writes_a_georeferenced_mask_with_map_unit_stats(engine: Engine, scene: str, tmp_path) -> None:
+    out = tmp_path / "landcover.tif"
+    result = engine.segment(scene, out=str(out))
+    with rasterio.open(scene) as src, rasterio.open(out) as mask:
+        assert mask.crs == src.crs and mask.transform == src.transform
+        assert (mask.width, mask.height) == (src.width, src.height)
+        values = mask.read(1)
+    assert values.max() < len(result.classes)  # every pixel got a class (no nodata in this scene)
+    prov = result.provenance
+    assert prov.crs == UTM_CRS and prov.model_id == "tiny-random" and prov.device == "cpu"
+    assert prov.tiles == 6  # 150x110, tile 64, stride 48: ceil(86/48)+1 = 3 columns, ceil(46/48)+1 = 2 rows
+    total_m2 = sum(s.area_m2 for s in prov.class_stats)
+    background = np.count_nonzero(values == 0) * 100.0  # 10 m pixels
+    assert total_m2 + background == pytest.approx(150 * 110 * 100.0)  # every pixel measured once, in m2
+    assert all(s.area_ha == pytest.approx(s.area_m2 / 1e4) for s in prov.class_stats)
+    assert prov.band_profile["name"] == "rgbn"
+
+
+def test_ask_answers_with_the_measured_land_cover_in_the_prompt(engine: Engine, scene: str) -> None:
+    streamed: list[str] = []
+    result = engine.ask(scene, "How many buildings are there?", on_text=streamed.append)
+    assert result.question == "How many buildings are there?"
+    assert "".join(streamed).strip() == result.answer  # what streamed is the answer
+    assert "How many buildings are there?" in result.provenance.prompt
+    assert "Land cover:" in result.provenance.prompt or not result.provenance.class_stats
+    assert result.provenance.notes and "tiny random" in result.provenance.notes[0]
+
+
+def test_multiple_choice_answer_is_one_of_the_choices_or_the_raw_text(engine: Engine, scene: str) -> None:
+    result = engine.ask(scene, "Is there water?", choices=["yes", "no"])
+    assert result.choices == ["yes", "no"]
+    assert "A. yes" in result.provenance.prompt and "B. no" in result.provenance.prompt
+
+
+def test_segmentation_is_reused_between_questions_on_the_same_area(engine: Engine, scene: str) -> None:
+    engine.ask(scene, "Is there a road?")
+    before = dict(engine._segmentations)
+    second = engine.ask(scene, "Is there a forest?")
+    assert engine._segmentations.keys() == before.keys()
+    assert second.provenance.timings["segment"] < 1.0
+
+
+def test_aoi_in_another_crs_limits_the_analysed_window(engine: Engine, scene: str) -> None:
+    with rasterio.open(scene) as src:
+        b = src.bounds
+    from pyproj import Transformer
+
+    to_ll = Transformer.from_crs(UTM_CRS, "EPSG:4326", always_xy=True)
+    x0, y0 = to_ll.transform(b.left + 200, b.bottom + 200)
+    x1, y1 = to_ll.transform(b.left + 700, b.bottom + 600)
+    result = engine.caption(scene, aoi=f"{x0},{y0},{x1},{y1}@EPSG:4326")
+    xmin, ymin, xmax, ymax = result.provenance.aoi
+    assert b.left + 150 <= xmin < xmax <= b.left + 760 and b.bottom + 150 <= ymin < ymax <= b.bottom + 660
+    assert sum(s.area_m2 for s in result.provenance.class_stats) <= (xmax - xmin) * (ymax - ymin) + 1e-6
+
+
+def test_ground_writes_a_geopackage_in_the_raster_crs(engine: Engine, tmp_path) -> None:
+    scene = make_raster(tmp_path / "wgs84.tif", width=80, height=70, crs=GEO_CRS, transform=GEO_TRANSFORM)
+    out = tmp_path / "boxes.gpkg"
+    result = engine.ground(scene, "the playgrounds", out=str(out))
+    boxes, attrs, crs = read_boxes_gpkg(out)
+    assert crs == GEO_CRS and len(boxes) == len(result.boxes)
+    with rasterio.open(scene) as src:
+        b = src.bounds
+    for box in result.boxes:  # boxes lie inside the scene, in its CRS
+        assert b.left - 1e-9 <= box.x1 <= box.x2 <= b.right + 1e-9
+        assert b.bottom - 1e-9 <= box.y1 <= box.y2 <= b.top + 1e-9
+    assert all(a["prompt"] == "the playgrounds" for a in attrs)
+
+
+def test_classify_scores_are_a_distribution_over_the_labels(engine: Engine, scene: str) -> None:
+    result = engine.classify(scene, labels=["urban", "rural", "water"])
+    assert set(result.scores) == {"urban", "rural", "water"}
+    assert sum(result.scores.values()) == pytest.approx(1.0)
+    assert result.label == max(result.scores, key=result.scores.get)
+
+
+def test_cancel_leaves_no_output_file(engine: Engine, scene: str, tmp_path) -> None:
+    out = tmp_path / "cancelled.tif"
+    calls = {"n": 0}
+
+    def cancelled() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 1  # before the second of the two tile batches
+
+    with pytest.raises(Cancelled):
+        engine.segment(scene, out=str(out), cancelled=cancelled)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(raster="/no/such/file.tif", question="q"), "not found"),
+        (dict(question="   "), "empty"),
+        (dict(question="q", aoi="0,0,1,1"), "outside"),
+        (dict(question="q", choices=["only one"]), "two choices"),
+    ],
+)
+def test_bad_input_is_one_clear_input_error(engine: Engine, scene: str, kwargs: dict, message: str) -> None:
+    kwargs.setdefault("raster", scene)
+    with pytest.raises(InputError, match=message):
+        engine.ask(**kwargs)
+
+
+def test_onnx_backend_segments_like_torch(scene: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EARTHASK_CACHE", str(tmp_path / "cache"))
+    masks = {}
+    for backend in ("torch", "onnx"):
+        eng = Engine(EngineConfig(model="tiny", device="cpu", backend=backend, tile=64, overlap=16))
+        out = tmp_path / f"{backend}.tif"
+        result = eng.segment(scene, out=str(out))
+        with rasterio.open(out) as ds:
+            masks[backend] = ds.read(1)
+        eng.close()
+    assert "CPUExecutionProvider" in result.provenance.backend
+    assert np.mean(masks["torch"] == masks["onnx"]) > 0.999
