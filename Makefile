@@ -3,6 +3,7 @@ PY := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+export EARTHASK_PYQT6_DIR ?= $(HOME)/.cache/earthask/pyqt6
 
 .PHONY: setup demo test lint clean
 

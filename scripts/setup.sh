@@ -44,4 +44,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     || { say "the venv does not import its packages"; exit 1; }
   echo "$want" > "$stamp"
 fi
+# 4. PyQt6 beside (never inside) the venv, for the test that imports every plugin module under Qt6.
+#    Kept in a user cache so fresh clones reuse it; pytest-qt must keep seeing only PyQt5 in the venv.
+pyqt6=${EARTHASK_PYQT6_DIR:-$HOME/.cache/earthask/pyqt6}
+if [ ! -f "$pyqt6/PyQt6/QtCore.abi3.so" ]; then
+  say "installing PyQt6 into $pyqt6 (for the Qt6 import test)"
+  .venv/bin/python -m pip install -q --target "$pyqt6" PyQt6==6.11.0 PyQt6-Qt6==6.11.2 2>&1 | grep -v "is ignored" || true
+fi
 say "ready: $(.venv/bin/python -c 'import torch, qgis.core as q; print("torch", torch.__version__, "| QGIS", q.Qgis.QGIS_VERSION)')"

@@ -1,0 +1,329 @@
+"""Connects the chat panel and the draw-box tool to engine tasks, layers and the message bar."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsGeometry,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+)
+
+from core.errors import InputError
+from core.results import to_dict
+
+from . import layers
+from .chat_dock import ChatDock, ChatRequest
+from .conversation import CANCELLED, DONE, FAILED, Conversation, Turn, answer_text, format_area, provenance_lines
+from .engine_client import ENGINES, EngineHolder
+from .intent import ASK, CAPTION, CLASSIFY, GROUND, SEGMENT, Intent, parse_intent
+from .map_tools import BoxMapTool
+from .settings import PluginSettings
+from .targets import (
+    BOX,
+    SELECTION,
+    VIEW,
+    Target,
+    aoi_in_raster_crs,
+    box_target,
+    describe_rect,
+    selection_target,
+    view_target,
+)
+from .tasks import EngineTask
+
+
+@dataclass
+class TurnInput:
+    """What a turn ran on, kept so that its buttons can act on the same area."""
+
+    layer_id: str
+    source: str
+    crs: QgsCoordinateReferenceSystem
+    aoi: Any  # list[float] or WKT, raster CRS
+    query: str
+
+
+def engine_call(intent: Intent, source: str, aoi: Any, out_dir: str) -> tuple[str, dict[str, Any]]:
+    """The engine method and keyword arguments for an intent (all picklable: they go to the engine process)."""
+    common: dict[str, Any] = {"raster": source, "aoi": aoi}
+    if intent.kind == ASK:
+        return "ask", {**common, "question": intent.query, "choices": list(intent.choices or []) or None}
+    if intent.kind == GROUND:
+        return "ground", {**common, "prompt": intent.query}
+    if intent.kind == CAPTION:
+        return "caption", common
+    if intent.kind == CLASSIFY:
+        return "classify", {**common, "labels": list(intent.choices or []) or None}
+    if intent.kind == SEGMENT:
+        return "segment", {**common, "out": os.path.join(out_dir, f"landcover_{uuid.uuid4().hex[:12]}.tif")}
+    raise InputError(f"Unknown command kind {intent.kind}.")
+
+
+class ChatController:
+    """The plugin's behaviour: requests in, tasks out, results onto the map and into the panel."""
+
+    def __init__(self, iface: Any, dock: ChatDock, tool: BoxMapTool, holder: EngineHolder = ENGINES) -> None:
+        self.iface = iface
+        self.dock = dock
+        self.tool = tool
+        self.holder = holder
+        self.canvas = iface.mapCanvas()
+        self.conversation = Conversation()
+        self.task: Optional[EngineTask] = None
+        self.inputs: dict[int, TurnInput] = {}
+        self.box_layers: dict[int, Any] = {}
+        self.out_dir = tempfile.mkdtemp(prefix="earthask_")
+        self._connections: list[tuple[Any, Callable]] = []
+        self._alive = True
+        for signal, slot in (
+            (dock.requestSubmitted, self.submit), (dock.targetKindChanged, self.set_target_kind),
+            (dock.drawBoxRequested, self.activate_tool), (dock.cancelRequested, self.cancel),
+            (dock.segmentationRequested, self.add_segmentation), (dock.boxesRequested, self.add_boxes),
+            (dock.zoomRequested, self.zoom_to), (dock.saveBoxesRequested, self.save_boxes),
+            (dock.exportRequested, self.export), (dock.clearRequested, self.clear),
+            (tool.boxDrawn, self.on_box_drawn), (self.canvas.extentsChanged, self.refresh_target),
+            (self.canvas.selectionChanged, self.refresh_target), (self.canvas.mapToolSet, self._tool_changed),
+        ):
+            signal.connect(slot)
+            self._connections.append((signal, slot))
+        self.refresh_target()
+
+    # --- messages --------------------------------------------------------------------------------------
+    def message(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Warning, duration: int = 8) -> None:
+        """One sentence in QGIS's message bar."""
+        self.iface.messageBar().pushMessage("EarthAsk", text, level=level, duration=duration)
+
+    # --- the target ------------------------------------------------------------------------------------
+    def current_target(self, kind: Optional[str] = None) -> Target:
+        """The target of this kind (the panel's choice by default); InputError when there is none."""
+        kind = kind or self.dock.target_kind()
+        crs = self.canvas.mapSettings().destinationCrs()
+        if kind == BOX:
+            return box_target(self.tool.box, crs)
+        if kind == SELECTION:
+            return selection_target(self.iface.activeLayer())
+        return view_target(self.canvas.extent(), crs)
+
+    def refresh_target(self, *_: Any) -> None:
+        """Show the current target, and its size, in the panel."""
+        kind = self.dock.target_kind()
+        try:
+            target = self.current_target(kind)
+            text = target.label
+            if kind in (VIEW, BOX):
+                text += f" ({describe_rect(target.geometry.boundingBox(), target.crs)})"
+        except InputError as exc:
+            text = str(exc)
+        self.dock.set_target(kind, text)
+
+    def set_target_kind(self, kind: str) -> None:
+        """The panel picked a target kind: the box shows only while it is the target; none yet -> draw one."""
+        self.tool.set_band_visible(kind == BOX)
+        if kind == BOX and self.tool.box is None:
+            self.activate_tool()
+        elif kind != BOX and self.canvas.mapTool() is self.tool:
+            self.canvas.unsetMapTool(self.tool)
+        self.refresh_target()
+
+    def activate_tool(self) -> None:
+        """Make the draw-box tool the canvas's map tool."""
+        self.canvas.setMapTool(self.tool)
+
+    def _tool_changed(self, new_tool: Any, *_: Any) -> None:
+        self.dock.set_drawing(new_tool is self.tool)
+
+    def on_box_drawn(self, rect: QgsRectangle) -> None:
+        """A box was drawn: it becomes the target."""
+        self.dock.set_target(BOX, "")
+        self.refresh_target()
+
+    # --- asking ----------------------------------------------------------------------------------------
+    def submit(self, request: ChatRequest) -> Optional[Turn]:
+        """Validate a request, start its task and return the new turn (None after a message)."""
+        if self.task is not None:
+            self.message("An answer is still running: wait for it or cancel it.")
+            return None
+        try:
+            intent = parse_intent(request.text)
+            layer = QgsProject.instance().mapLayer(request.layer_id) if request.layer_id else None
+            if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
+                raise InputError("Add a raster layer and pick it in the EarthAsk panel first.")
+            target = self.current_target(request.target_kind)
+            aoi = aoi_in_raster_crs(target, layer)
+        except InputError as exc:
+            self.message(str(exc))
+            return None
+        turn = self.conversation.add(intent.kind, request.text.strip(), target.label, layer.name())
+        self.inputs[turn.id] = TurnInput(layer.id(), layer.source(), layer.crs(), aoi, intent.query)
+        self.dock.add_turn(turn)
+        self._start(turn, intent)
+        return turn
+
+    def _start(self, turn: Turn, intent: Intent) -> None:
+        source = self.inputs[turn.id].source
+        settings = PluginSettings.load()
+        config = settings.to_engine_config()
+        method, kwargs = engine_call(intent, source, self.inputs[turn.id].aoi, self.out_dir)
+        task = EngineTask(f"EarthAsk: {turn.text[:60]}", method, kwargs, config, self.holder, settings.python)
+        task.textReceived.connect(lambda piece, t=turn.id: self._alive and self.dock.append_text(t, piece))
+        task.progressChanged.connect(self.dock.set_progress)
+        task.messageChanged.connect(self.dock.status_label.setText)
+        task.resultReady.connect(lambda result, t=turn: self._done(t, result))
+        task.errorOccurred.connect(lambda text, t=turn: self._failed(t, text))
+        task.wasCancelled.connect(lambda t=turn: self._cancelled(t))
+        self.task = task
+        self.dock.set_busy(True, "Loading model…" if self.holder.builds == 0 else "Working…")
+        QgsApplication.taskManager().addTask(task)
+
+    def _end(self, turn: Turn) -> bool:
+        self.task = None
+        if not self._alive:
+            return False
+        self.dock.set_busy(False)
+        prov = (turn.result or {}).get("provenance")
+        self.dock.show_result(turn, provenance_lines(prov))
+        return True
+
+    def _done(self, turn: Turn, result: Any) -> None:
+        turn.result_obj = result
+        turn.result = to_dict(result)
+        turn.answer = answer_text(turn.kind, turn.result)
+        turn.status = DONE
+        if not self._end(turn):
+            return
+        if turn.kind == GROUND and result.boxes:
+            self.add_boxes(turn.id)
+            self.zoom_to(turn.id)
+        elif turn.kind == GROUND:
+            self.message(f"Nothing like \u201c{result.prompt}\u201d was found in the {turn.target}.",
+                         Qgis.MessageLevel.Info)
+        elif turn.kind == SEGMENT:
+            self.add_segmentation(turn.id)
+
+    def _failed(self, turn: Turn, text: str) -> None:
+        turn.status, turn.error = FAILED, text
+        if self._end(turn):
+            self.message(text, Qgis.MessageLevel.Critical)
+
+    def _cancelled(self, turn: Turn) -> None:
+        turn.status = CANCELLED
+        if self._end(turn):
+            self.message("Cancelled.", Qgis.MessageLevel.Info, 3)
+
+    def cancel(self) -> None:
+        """Ask the running task to stop (it stops within one tile)."""
+        if self.task is not None:
+            self.task.cancel()
+
+    # --- acting on results -----------------------------------------------------------------------------
+    def add_segmentation(self, turn_id: int) -> None:
+        """Add a segment turn's mask as a styled layer, or segment the turn's area first."""
+        turn = self.conversation.get(turn_id)
+        if turn is None:
+            return
+        result = turn.result_obj
+        if turn.kind != SEGMENT or result is None:
+            if self.task is not None:
+                self.message("An answer is still running: wait for it or cancel it.")
+                return
+            src = self.inputs[turn_id]
+            new = self.conversation.add(SEGMENT, f"Land cover of: {turn.text}", turn.target, turn.raster)
+            self.inputs[new.id] = src
+            self.dock.add_turn(new)
+            self._start(new, Intent(SEGMENT))
+            return
+        areas = {s.name: format_area(s.area_m2) for s in result.provenance.class_stats}
+        layer = layers.segmentation_layer(result.mask_path, result.classes, f"Land cover ({turn.raster})", areas)
+        layers.add_to_project(layer)
+
+    def _boxes_layer(self, turn_id: int) -> Any:
+        turn = self.conversation.get(turn_id)
+        result = turn.result_obj if turn else None
+        if result is None or turn.kind != GROUND:
+            raise InputError("This answer has no boxes.")
+        src = self.inputs[turn_id]
+        return layers.boxes_layer(
+            result.boxes, src.crs, QgsProject.instance().crs(), result.prompt, src.source,
+            result.provenance.model_id, f"{result.prompt} ({turn.raster})")
+
+    def add_boxes(self, turn_id: int) -> Any:
+        """Add a ground turn's boxes as a memory layer in the project CRS; returns the layer."""
+        try:
+            layer = self._boxes_layer(turn_id)
+        except InputError as exc:
+            self.message(str(exc))
+            return None
+        layers.add_to_project(layer)
+        self.box_layers[turn_id] = layer
+        return layer
+
+    def zoom_to(self, turn_id: int) -> None:
+        """Zoom to a turn's boxes, or to the area it was about."""
+        layer = self.box_layers.get(turn_id)
+        src = self.inputs.get(turn_id)
+        if src is None:
+            return
+        dest = self.canvas.mapSettings().destinationCrs()
+        if layer is not None and QgsProject.instance().mapLayer(layer.id()) is not None and layer.featureCount():
+            transform = QgsCoordinateTransform(layer.crs(), dest, QgsProject.instance())
+            rect = transform.transformBoundingBox(layer.extent())
+        else:
+            geom = QgsGeometry.fromWkt(src.aoi) if isinstance(src.aoi, str) else QgsGeometry.fromRect(
+                QgsRectangle(*src.aoi))
+            rect = QgsCoordinateTransform(src.crs, dest, QgsProject.instance()).transformBoundingBox(
+                geom.boundingBox())
+        rect.scale(1.2)
+        self.canvas.setExtent(rect)
+        self.canvas.refresh()
+
+    def save_boxes(self, turn_id: int, path: str) -> Optional[str]:
+        """Save a turn's boxes to a GeoPackage; returns the path written."""
+        try:
+            layer = self.box_layers.get(turn_id) or self._boxes_layer(turn_id)
+            written = layers.save_as_geopackage(layer, path)
+        except InputError as exc:
+            self.message(str(exc))
+            return None
+        self.message(f"Saved the boxes to {written}.", Qgis.MessageLevel.Success, 5)
+        return written
+
+    def export(self, path: str) -> None:
+        """Save the conversation as Markdown (.md) or JSON (.json)."""
+        try:
+            written = self.conversation.save(path)
+        except OSError as exc:
+            self.message(f"Could not write {path}: {exc.strerror or exc}.")
+            return
+        self.message(f"Saved the conversation to {written}.", Qgis.MessageLevel.Success, 5)
+
+    def clear(self) -> None:
+        """Forget the conversation (layers already added stay)."""
+        self.conversation.clear()
+        self.inputs.clear()
+        self.box_layers.clear()
+        self.dock.clear_turns()
+
+    def shutdown(self) -> None:
+        """Stop the running task and disconnect everything (on unload)."""
+        self.cancel()
+        self._alive = False
+        for signal, slot in self._connections:
+            try:
+                signal.disconnect(slot)
+            except (TypeError, RuntimeError):
+                pass
+        self._connections.clear()
+        if os.path.isdir(self.out_dir) and not os.listdir(self.out_dir):
+            os.rmdir(self.out_dir)

@@ -1,0 +1,130 @@
+"""What every EarthAsk algorithm shares: the model parameter, the engine session, progress and errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Optional
+
+from qgis.core import (
+    Qgis,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterString,
+    QgsRasterLayer,
+    QgsRectangle,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from core.config import EngineConfig
+from core.errors import Cancelled, InputError
+
+from ..engine_client import ENGINES
+from ..settings import PluginSettings
+from ..tasks import error_sentence, log_failure
+
+ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "earthask.svg")
+
+
+def source_type(name: str) -> Any:
+    """``Qgis.ProcessingSourceType.<name>`` (QGIS >= 3.36) or ``QgsProcessing.Type<name>`` (3.34)."""
+    enum = getattr(Qgis, "ProcessingSourceType", None)
+    return getattr(enum, name) if enum is not None else getattr(QgsProcessing, "Type" + name)
+
+
+def advanced_flag() -> Any:
+    """The "advanced parameter" flag (``Qgis.ProcessingParameterFlag`` from QGIS 3.36)."""
+    enum = getattr(Qgis, "ProcessingParameterFlag", None)
+    return enum.Advanced if enum is not None else QgsProcessingParameterDefinition.FlagAdvanced
+
+
+def progress_fn(feedback: QgsProcessingFeedback, start: float = 0.0, end: float = 1.0) -> Callable[[float, str], None]:
+    """A core ProgressFn that drives ``feedback`` between ``start`` and ``end`` (fractions)."""
+
+    def progress(fraction: float, message: str) -> None:
+        feedback.setProgress(100.0 * (start + (end - start) * min(max(fraction, 0.0), 1.0)))
+        if message:
+            feedback.setProgressText(message)
+
+    return progress
+
+
+class EngineAlgorithm(QgsProcessingAlgorithm):
+    """Base of the EarthAsk algorithms: an advanced MODEL parameter and a shared, reused engine."""
+
+    MODEL = "MODEL"
+
+    def createInstance(self) -> EngineAlgorithm:  # noqa: N802 (QGIS's name)
+        return type(self)()
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON)
+
+    def add_model_parameter(self) -> None:
+        """Advanced: a model other than the one in the settings ("tiny", "default" or a directory)."""
+        param = QgsProcessingParameterString(self.MODEL, "Model (empty: the EarthAsk settings)", optional=True)
+        param.setFlags(param.flags() | advanced_flag())
+        self.addParameter(param)
+
+    def engine_config(self, parameters: dict, context: QgsProcessingContext) -> tuple[EngineConfig, str]:
+        """The settings' EngineConfig (with the MODEL parameter applied) and the engine's Python."""
+        settings = PluginSettings.load()
+        config = settings.to_engine_config()
+        model = (self.parameterAsString(parameters, self.MODEL, context) or "").strip()
+        return (replace(config, model=model) if model else config), settings.python
+
+    def run_engine(self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback,
+                   method: str, progress: Optional[Callable[[float, str], None]] = None,
+                   keep_input_errors: bool = False, **kwargs: Any) -> Any:
+        """``engine.<method>(**kwargs)`` in the shared engine process; errors become one-sentence exceptions.
+
+        With ``keep_input_errors`` an InputError is returned instead of raised (one bad raster in a batch).
+        """
+        config, python = self.engine_config(parameters, context)
+        try:
+            return ENGINES.call(config, method, kwargs, progress or progress_fn(feedback), feedback.isCanceled,
+                                python=python or None)
+        except Cancelled as exc:
+            raise QgsProcessingException("Cancelled by the user.") from exc
+        except InputError as exc:
+            if keep_input_errors:
+                return exc
+            raise QgsProcessingException(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - report one sentence, keep the traceback in the log
+            log_failure(exc)
+            raise QgsProcessingException(error_sentence(exc)) from exc
+
+    def raster(self, parameters: dict, name: str, context: QgsProcessingContext) -> QgsRasterLayer:
+        """The raster layer parameter ``name``; an exception when it is missing or unreadable."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException("Pick a valid raster layer.")
+        return layer
+
+    def extent_aoi(self, parameters: dict, name: str, context: QgsProcessingContext,
+                   raster: QgsRasterLayer) -> Optional[list[float]]:
+        """The optional extent parameter in the raster's CRS, clipped to the raster; None for the whole raster."""
+        if parameters.get(name) in (None, ""):
+            return None
+        rect: QgsRectangle = self.parameterAsExtent(parameters, name, context, raster.crs())
+        if rect is None or rect.isNull() or rect.isEmpty():
+            return None
+        clipped = rect.intersect(raster.extent())
+        if clipped.width() <= 0 or clipped.height() <= 0:
+            raise QgsProcessingException(f"The extent does not overlap the raster {raster.name()}.")
+        return [clipped.xMinimum(), clipped.yMinimum(), clipped.xMaximum(), clipped.yMaximum()]
+
+
+def retrieved_text(provenance: Any, limit: int = 5) -> str:
+    """``"text (0.82); text (0.77)"`` of the retrieved descriptions."""
+    return "; ".join(f"{r.text} ({r.score:.2f})" for r in list(provenance.retrieved)[:limit])
+
+
+def total_seconds(provenance: Any) -> float:
+    """Sum of the stage timings."""
+    return float(sum(provenance.timings.values())) if provenance.timings else 0.0

@@ -1,0 +1,107 @@
+"""The settings dialog: model, device, backend, tiling and semantic database."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from .settings import BACKENDS, DEVICES, PluginSettings
+
+
+def _path_row(edit: QLineEdit, caption: str, parent: QWidget) -> QWidget:
+    row = QWidget(parent)
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(edit, 1)
+    button = QToolButton(row)
+    button.setText("…")
+    button.setToolTip(caption)
+
+    def browse() -> None:
+        path = QFileDialog.getExistingDirectory(parent, caption, edit.text())
+        if path:
+            edit.setText(path)
+
+    button.clicked.connect(browse)
+    layout.addWidget(button)
+    return row
+
+
+class SettingsDialog(QDialog):
+    """Edits a :class:`PluginSettings`; ``values()`` returns what the user chose."""
+
+    def __init__(self, settings: PluginSettings, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("EarthAsk settings")
+        form = QFormLayout(self)
+        self.model_edit = QLineEdit()
+        self.model_edit.setToolTip("default (the bundled model), tiny (random, for tests) or a model directory")
+        form.addRow("Model", _path_row(self.model_edit, "Model directory", self))
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(list(DEVICES))
+        form.addRow("Device", self.device_combo)
+        self.backend_combo = QComboBox()
+        self.backend_combo.addItems(list(BACKENDS))
+        self.backend_combo.setToolTip("onnx runs the segmentation encoder with onnxruntime")
+        form.addRow("Backend", self.backend_combo)
+        self.tile_spin = QSpinBox()
+        self.tile_spin.setRange(32, 4096)
+        self.tile_spin.setSingleStep(64)
+        self.tile_spin.setSuffix(" px")
+        form.addRow("Tile size", self.tile_spin)
+        self.overlap_spin = QSpinBox()
+        self.overlap_spin.setRange(0, 1024)
+        self.overlap_spin.setSuffix(" px")
+        form.addRow("Tile overlap", self.overlap_spin)
+        self.tokens_spin = QSpinBox()
+        self.tokens_spin.setRange(1, 1024)
+        self.tokens_spin.setSuffix(" tokens")
+        form.addRow("Longest answer", self.tokens_spin)
+        self.db_edit = QLineEdit()
+        self.db_edit.setPlaceholderText("the model's default")
+        form.addRow("Semantic database", _path_row(self.db_edit, "Semantic database directory", self))
+        self.python_edit = QLineEdit()
+        self.python_edit.setPlaceholderText("automatic: the Python QGIS runs on")
+        self.python_edit.setToolTip("The Python interpreter (with torch installed) that runs the engine process")
+        form.addRow("Python for the engine", self.python_edit)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.set_values(PluginSettings()))
+        form.addRow(self.buttons)
+        self.set_values(settings)
+
+    def set_values(self, s: PluginSettings) -> None:
+        """Show ``s`` in the widgets."""
+        self.model_edit.setText(s.model)
+        self.device_combo.setCurrentText(s.device)
+        self.backend_combo.setCurrentText(s.backend)
+        self.tile_spin.setValue(s.tile)
+        self.overlap_spin.setValue(s.overlap)
+        self.db_edit.setText(s.semantic_db)
+        self.tokens_spin.setValue(s.max_new_tokens)
+        self.python_edit.setText(s.python)
+
+    def values(self) -> PluginSettings:
+        """The settings shown now (validated)."""
+        return PluginSettings(
+            model=self.model_edit.text(), device=self.device_combo.currentText(),
+            backend=self.backend_combo.currentText(), tile=self.tile_spin.value(),
+            overlap=self.overlap_spin.value(), semantic_db=self.db_edit.text(),
+            max_new_tokens=self.tokens_spin.value(), python=self.python_edit.text(),
+        ).validated()

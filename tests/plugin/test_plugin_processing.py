@@ -1,0 +1,138 @@
+"""The Processing provider with the real engine (tiny model): processing.run, batch flags and the modeler."""
+
+from __future__ import annotations
+
+import json
+
+import processing
+import pytest
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsGeometry,
+    QgsProcessingException,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingModelChildAlgorithm,
+    QgsProcessingModelChildParameterSource,
+    QgsProcessingModelOutput,
+    QgsProcessingModelParameter,
+    QgsProcessingParameterRasterLayer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+)
+
+pytestmark = pytest.mark.qgis
+ALGORITHMS = ["earthask:caption_rasters", "earthask:caption_grid", "earthask:segment", "earthask:ask",
+              "earthask:ground"]
+
+
+@pytest.fixture
+def two_rasters(tmp_path) -> list[str]:
+    from rasters import GEO_CRS, GEO_TRANSFORM, make_raster
+
+    return [make_raster(tmp_path / "utm.tif", width=96, height=80, seed=1),
+            make_raster(tmp_path / "geo.tif", width=80, height=64, seed=2, crs=GEO_CRS, transform=GEO_TRANSFORM)]
+
+
+def test_provider_lists_every_algorithm_and_they_support_batch(qgis_app) -> None:
+    registry = QgsApplication.processingRegistry()
+    for alg_id in ALGORITHMS:
+        alg = registry.algorithmById(alg_id)
+        assert alg is not None, alg_id
+        assert alg.flags() & Qgis.ProcessingAlgorithmFlag.SupportsBatch
+        assert alg.flags() & Qgis.ProcessingAlgorithmFlag.CanCancel
+        assert alg.shortHelpString()
+        assert "MODEL" in [p.name() for p in alg.parameterDefinitions()]
+
+
+def test_caption_rasters_writes_one_row_per_raster(two_rasters) -> None:
+    result = processing.run("earthask:caption_rasters", {"INPUT": two_rasters, "OUTPUT": "memory:"})
+    table = result["OUTPUT"]
+    rows = sorted(table.getFeatures(), key=lambda f: f["raster"])
+    assert [r["raster"] for r in rows] == ["geo", "utm"]
+    assert table.wkbType() == Qgis.WkbType.NoGeometry
+    names = table.fields().names()
+    assert names[:3] == ["raster", "path", "caption"] and "retrieved" in names and "top_score" in names
+    for row in rows:
+        assert isinstance(row["caption"], str)
+        assert row["tiles"] >= 1 and row["device"] == "cpu" and row["model"] and row["seconds"] > 0
+
+
+def test_caption_grid_captions_each_cell_inside_the_raster(two_rasters) -> None:
+    scene = QgsRasterLayer(two_rasters[0], "utm")
+    mercator = QgsCoordinateReferenceSystem("EPSG:3857")
+    extent = QgsCoordinateTransform(scene.crs(), mercator, QgsProject.instance()).transformBoundingBox(
+        scene.extent())
+    grid = processing.run("native:creategrid", {
+        "TYPE": 2, "EXTENT": extent, "HSPACING": extent.width() / 2 + 1e-6, "VSPACING": extent.height() / 2 + 1e-6,
+        "CRS": mercator, "OUTPUT": "memory:"})["OUTPUT"]
+    assert grid.featureCount() == 4
+    far = QgsFeature(grid.fields())
+    far.setGeometry(QgsGeometry.fromRect(QgsRectangle(0, 0, 1000, 1000)))  # off the coast of Africa
+    far.setAttributes([99, 0.0, 0.0, 0.0, 0.0, 0, 0])
+    grid.dataProvider().addFeature(far)
+    out = processing.run("earthask:caption_grid", {"RASTER": scene, "GRID": grid, "OUTPUT": "memory:"})["OUTPUT"]
+    assert out.featureCount() == 4 and out.crs() == mercator
+    ids = sorted(f["id"] for f in out.getFeatures())
+    assert 99 not in ids and len(ids) == 4
+    for feature in out.getFeatures():
+        assert feature.geometry().boundingBox().intersects(extent)
+        assert isinstance(feature["caption"], str) and feature["tiles"] >= 1
+
+
+def test_segment_ask_and_ground(two_rasters, tmp_path) -> None:
+    scene = QgsRasterLayer(two_rasters[0], "utm")
+    e = scene.extent()
+    extent = QgsRectangle(e.xMinimum(), e.yMinimum(), e.center().x(), e.center().y())
+    seg = processing.run("earthask:segment", {"RASTER": scene, "EXTENT": extent,
+                                              "OUTPUT": str(tmp_path / "landcover.tif")})
+    mask = QgsRasterLayer(seg["OUTPUT"], "mask")
+    assert mask.isValid() and mask.crs() == scene.crs()
+    assert abs(mask.extent().width() - extent.width()) <= 10 and abs(mask.extent().height() - extent.height()) <= 10
+    assert seg["CLASSES"].split(",")[0] == "background"
+
+    answer = processing.run("earthask:ask", {"RASTER": scene, "QUESTION": "Is there water?", "CHOICES": "yes, no",
+                                             "OUTPUT_JSON": str(tmp_path / "answer.json")})
+    data = json.loads((tmp_path / "answer.json").read_text())
+    assert answer["ANSWER"] == data["answer"]  # a random tiny model may pick no choice: any string
+    assert data["question"] == "Is there water?" and data["choices"] == ["yes", "no"]
+    assert data["provenance"]["tiles"] >= 1 and data["provenance"]["class_stats"]
+
+    boxes = processing.run("earthask:ground", {"RASTER": scene, "PROMPT": "playgrounds", "OUTPUT": "memory:"})
+    layer = boxes["OUTPUT"]
+    assert layer.crs() == scene.crs() and layer.fields().names()[:3] == ["label", "score", "prompt"]
+    for feature in layer.getFeatures():
+        assert scene.extent().buffered(10).contains(feature.geometry().boundingBox())
+
+
+def test_bad_input_is_a_processing_error_with_one_sentence(two_rasters) -> None:
+    with pytest.raises(QgsProcessingException, match="The question is empty"):
+        processing.run("earthask:ask", {"RASTER": two_rasters[0], "QUESTION": " "})
+    far = QgsRectangle(0, 0, 1000, 1000)
+    with pytest.raises(QgsProcessingException, match="does not overlap"):
+        processing.run("earthask:segment", {"RASTER": two_rasters[0], "EXTENT": far, "OUTPUT": "TEMPORARY_OUTPUT"})
+
+
+def test_algorithms_run_inside_a_model(two_rasters, tmp_path) -> None:
+    model = QgsProcessingModelAlgorithm("describe and ask", "EarthAsk tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("scene", "Scene"), QgsProcessingModelParameter("scene"))
+    child = QgsProcessingModelChildAlgorithm("earthask:ask")
+    child.setChildId("ask")
+    child.addParameterSources("RASTER", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")])
+    child.addParameterSources("QUESTION", [QgsProcessingModelChildParameterSource.fromStaticValue("Any roads?")])
+    child.addParameterSources("CHOICES", [QgsProcessingModelChildParameterSource.fromStaticValue("yes,no")])
+    output = QgsProcessingModelOutput("answer_json")
+    output.setChildOutputName("OUTPUT_JSON")
+    child.setModelOutputs({"answer_json": output})
+    model.addChildAlgorithm(child)
+    valid, issues = model.validate()
+    assert valid, issues
+    path = tmp_path / "model_answer.json"
+    results = processing.run(model, {"scene": two_rasters[1], "ask:answer_json": str(path)})
+    assert results["ask:answer_json"] == str(path)
+    data = json.loads(path.read_text())
+    assert data["question"] == "Any roads?" and data["choices"] == ["yes", "no"]

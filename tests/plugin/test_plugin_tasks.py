@@ -1,0 +1,118 @@
+"""Task and engine-process plumbing: cancel, errors as one sentence, one engine process per settings.
+
+These tests are about the plumbing, not the model: the engine here is a small slow stand-in
+(tests/plugin/slow_engine.py), as the brief allows for cancel/exception tests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsApplication
+
+from core.config import EngineConfig
+from core.errors import Cancelled, InputError
+from plugin.engine_client import EngineFailure, EngineHolder
+from plugin.tasks import EngineTask, error_sentence
+
+pytestmark = pytest.mark.qgis
+CONFIG = EngineConfig(model="tiny", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def holder():
+    h = EngineHolder(factory="slow_engine:SlowEngine", extra_path=(str(Path(__file__).parent),), cancel_grace=2.0)
+    yield h
+    h.shutdown()
+
+
+def _run(qtbot, task: EngineTask, timeout: int = 30000) -> dict:
+    outcome: dict = {}
+    task.resultReady.connect(lambda r: outcome.setdefault("result", r))
+    task.errorOccurred.connect(lambda m: outcome.setdefault("error", m))
+    task.wasCancelled.connect(lambda: outcome.setdefault("cancelled", time.perf_counter()))
+    QgsApplication.taskManager().addTask(task)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout)
+    return outcome
+
+
+def test_cancel_stops_within_one_tile(qtbot, holder) -> None:
+    task = EngineTask("slow", "tiles", {"n": 200, "seconds": 0.05}, CONFIG, holder)
+    seen: list[float] = []
+    task.progressChanged.connect(seen.append)
+    outcome: dict = {}
+    task.wasCancelled.connect(lambda: outcome.setdefault("cancelled", time.perf_counter()))
+    task.resultReady.connect(lambda r: outcome.setdefault("result", r))
+    QgsApplication.taskManager().addTask(task)
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1] >= 5, timeout=30000)
+    pid = holder.worker_pid
+    t0 = time.perf_counter()
+    task.cancel()
+    qtbot.waitUntil(lambda: bool(outcome), timeout=5000)
+    assert "cancelled" in outcome and "result" not in outcome
+    assert outcome["cancelled"] - t0 < 1.0  # one tile is 0.05 s; allow for a busy machine
+    assert max(seen) < 100
+    assert holder.worker_pid == pid  # the engine process survives a cancel and is reused
+
+
+def test_streamed_text_and_progress_arrive_on_the_main_thread(qtbot, holder) -> None:
+    task = EngineTask("short", "tiles", {"n": 5, "seconds": 0.01}, CONFIG, holder)
+    pieces: list[str] = []
+    messages: list[str] = []
+    task.textReceived.connect(pieces.append)
+    task.messageChanged.connect(messages.append)
+    assert _run(qtbot, task) == {"result": "all tiles"}
+    qtbot.waitUntil(lambda: len(pieces) == 5)
+    assert "".join(pieces) == "0 1 2 3 4 " and messages[-1] == "tile 5/5"
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("input", "The raster has no CRS."),
+        ("runtime", "EarthAsk failed (RuntimeError): boom"),
+        ("memory", "Out of memory: try a smaller area, a smaller tile size or the CPU device."),
+        ("crash", "EarthAsk failed (EngineProcessError): the engine process stopped unexpectedly (exit code 3)"),
+    ],
+)
+def test_errors_become_one_sentence(qtbot, holder, kind: str, message: str) -> None:
+    outcome = _run(qtbot, EngineTask("fails", "fail", {"kind": kind}, CONFIG, holder))
+    assert outcome == {"error": message}
+    # and the next call works (a crashed engine process is replaced)
+    assert "pid" in _run(qtbot, EngineTask("next", "whoami", {}, CONFIG, holder))["result"]
+
+
+def test_error_sentence_is_one_line() -> None:
+    assert error_sentence(InputError("Pick a raster.")) == "Pick a raster."
+    assert error_sentence(EngineFailure("ValueError", "bad\nworse")) == "EarthAsk failed (ValueError): bad"
+    assert error_sentence(EngineFailure("ModuleNotFoundError", "No module named 'torch.nn'")).startswith(
+        "The engine's Python cannot import 'torch'")
+    assert "\n" not in error_sentence(RuntimeError("x" * 500)) and len(error_sentence(RuntimeError("x" * 500))) < 240
+
+
+def test_engine_process_is_started_once_per_settings(holder) -> None:
+    first = holder.call(CONFIG, "whoami", {})
+    again = holder.call(CONFIG, "whoami", {})
+    assert first == again and first["pid"] != os.getpid()  # reused, in its own process
+    other = holder.call(EngineConfig(model="tiny", device="cpu", tile=256), "whoami", {})
+    assert other["pid"] != first["pid"] and other["tile"] == 256  # new settings: new engine
+    builds = holder.builds
+    holder.call(EngineConfig(model="tiny", device="cpu", tile=256), "whoami", {})
+    assert holder.builds == builds
+
+
+def test_a_stubborn_call_is_stopped_by_force_after_the_grace_time(holder) -> None:
+    calls = {"n": 0}
+
+    def cancelled() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10  # cancel after about half a second
+
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        holder.call(CONFIG, "stubborn", {"seconds": 60}, cancelled=cancelled)
+    assert time.perf_counter() - t0 < 10
+    assert holder.call(CONFIG, "whoami", {})["model"] == "tiny"  # a fresh process took over
