@@ -16,15 +16,10 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from core.palette import class_rgba
 from core.tiling import PixelWindow
 
 NODATA = 255  # class value of pixels without valid input
-PALETTE = [  # RGB of classes 0, 1, 2, ... (repeats after 20)
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
-    (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213),
-    (196, 156, 148), (247, 182, 210), (199, 199, 199), (219, 219, 141), (158, 218, 229),
-]  # fmt: skip
 
 
 def axis_weight(length: int, inner_start: bool, inner_end: bool, overlap: int, margin: int) -> np.ndarray:
@@ -77,7 +72,8 @@ class BlendWriter:
         transform: output geotransform in rasterio Affine order (a, b, c, d, e, f).
         overlap: the tile plan's overlap in pixels.
         margin: pixels at inner tile edges with no weight; default ``overlap // 4``.
-        colors: RGB per class for the colour table; default ``PALETTE``.
+        colors: RGB per class for the colour table; default the land-cover colours of
+            :mod:`core.palette` by class name.
         block: output block size in pixels (multiple of 16).
         workdir: folder for the accumulator file; default the system temp folder.
     """
@@ -135,8 +131,10 @@ class BlendWriter:
                 nodata=NODATA, tiled=True, blockxsize=block, blockysize=block, compress="deflate",
                 BIGTIFF="IF_SAFER",
             )  # fmt: skip
-            palette = colors or PALETTE
-            cmap = {i: (*palette[i % len(palette)], 255) for i in range(self.k)}
+            if colors:
+                cmap = {i: (*colors[i % len(colors)], 255) for i in range(self.k)}
+            else:  # land-cover colours by class name (water blue, forest green...)
+                cmap = {i: class_rgba(name) for i, name in enumerate(classes)}
             self._dst.write_colormap(1, {**cmap, NODATA: (0, 0, 0, 0)})
             self._dst.update_tags(classes=json.dumps(list(classes)))
             self._dst.set_band_description(1, "class index")

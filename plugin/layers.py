@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from typing import Optional
 
@@ -28,29 +27,15 @@ from qgis.PyQt.QtCore import QMetaType
 from qgis.PyQt.QtGui import QColor
 
 from core.errors import InputError
+from core.palette import class_rgba
 
-# EarthVQA / LoveDA land-cover classes; anything else gets a stable colour from its name.
-CLASS_COLORS: dict[str, tuple[int, int, int, int]] = {
-    "background": (200, 200, 200, 0),
-    "building": (220, 40, 40, 255),
-    "road": (250, 200, 40, 255),
-    "water": (40, 110, 230, 255),
-    "barren": (160, 120, 80, 255),
-    "forest": (20, 120, 40, 255),
-    "agriculture": (170, 220, 90, 255),
-    "playground": (230, 60, 200, 255),
-}
 BOX_FIELDS = (("label", "str"), ("score", "float"), ("prompt", "str"), ("source", "str"), ("model", "str"),
               ("created", "str"))
 
 
 def class_color(name: str) -> QColor:
     """The legend colour of a class."""
-    rgba = CLASS_COLORS.get(name.lower())
-    if rgba is None:
-        h = hashlib.sha1(name.encode()).digest()
-        rgba = (h[0], h[1], h[2], 255)
-    return QColor(*rgba)
+    return QColor(*class_rgba(name))
 
 
 def apply_class_palette(layer: QgsRasterLayer, classes: list[str], areas: Optional[dict[str, str]] = None) -> None:

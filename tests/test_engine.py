@@ -35,6 +35,9 @@ def test_segment_writes_a_georeferenced_mask_with_map_unit_stats(engine: Engine,
         assert mask.crs == src.crs and mask.transform == src.transform
         assert (mask.width, mask.height) == (src.width, src.height)
         values = mask.read(1)
+        colours = mask.colormap(1)
+    water, forest = result.classes.index("water"), result.classes.index("forest")
+    assert colours[water] == (40, 110, 230, 255) and colours[forest] == (20, 120, 40, 255)  # land-cover palette
     assert values.max() < len(result.classes)  # every pixel got a class (no nodata in this scene)
     prov = result.provenance
     assert prov.crs == UTM_CRS and prov.model_id == "tiny-random" and prov.device == "cpu"
