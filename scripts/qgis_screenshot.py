@@ -94,6 +94,7 @@ def run() -> None:
             dock.turn_widgets[controller.conversation.turns[-1].id].segmentation_button.click()
             say("asked for the land cover of the box")
         elif step == "shot":
+            iface.mapCanvas().setExtent(layer.extent())  # the whole scene, not the last result's zoom
             QgsApplication.processEvents()
             iface.mapCanvas().refreshAllLayers()
             QTimer.singleShot(3000, finish)
