@@ -8,7 +8,8 @@ Examples::
     torchrun --nproc_per_node 4 -m core.train --data bench --out runs/all --recipe default
 
 Overrides: ``key=value`` sets a field of every stage config that has it, ``STAGE.key=value`` one stage's,
-``model.key=value`` a VLMConfig field of a new model (ignored when starting from --init or a checkpoint).
+``model.key=value`` a VLMConfig field of a new model; from --init or a checkpoint only the loss switches
+(``LOSS_FIELDS``: ndl_enabled, ndl_alpha, ndl_gamma) apply, as they change no weights (ablations).
 One stage writes its checkpoint to --out; all stages write --out/<stage>/ (the last, --out/instruct, is the
 trained model). See core/train/loop.py for what a checkpoint directory holds.
 """
@@ -81,6 +82,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     out = Path(args.out)
     init: Optional[Path] = Path(args.init) if args.init else None
+    args.model_overrides = overrides.model
     info = init_distributed(configs[stages[0]].device)  # one process group for every stage
     try:
         return _run(args, stages, configs, manifest, vlm_cfg, out, init, info.is_main)
@@ -91,7 +93,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _run(args: argparse.Namespace, stages: list[str], configs: dict, manifest: object, vlm_cfg: object,
          out: Path, init: Optional[Path], is_main: bool) -> int:
     from core.train.loop import train_stage
-    from core.train.parts import create_model_fn, load_model
+    from core.train.parts import create_model_fn, loader_with_loss_overrides
+
+    load_model = loader_with_loss_overrides(getattr(args, "model_overrides", {}))
 
     for name in stages:
         stage_out = out / name if args.stage == "all" else out

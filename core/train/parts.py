@@ -57,6 +57,27 @@ def load_model(directory: str | Path, device: str = "cpu") -> Any:
     return EarthVLM.from_pretrained(directory, device=device)
 
 
+LOSS_FIELDS = ("ndl_enabled", "ndl_alpha", "ndl_gamma")  # read at loss time: safe to change on a checkpoint
+
+
+def loader_with_loss_overrides(model_overrides: dict[str, str]) -> Any:
+    """``load_model`` that also applies the loss switches among ``model.key=value`` overrides to the loaded model.
+
+    Architecture fields cannot change on a checkpoint; they are ignored there (they shape a new model only).
+    """
+    from core.train.config import apply_overrides
+
+    loss = {k: v for k, v in model_overrides.items() if k in LOSS_FIELDS}
+
+    def load(directory: str | Path, device: str = "cpu") -> Any:
+        model = load_model(directory, device)
+        if loss:
+            model.cfg = apply_overrides(model.cfg, loss)
+        return model
+
+    return load
+
+
 def select(model: nn.Module, groups: dict[str, tuple[Iterable[str], float]]) -> list[dict[str, Any]]:
     """Freeze everything, then unfreeze the named parts; one optimizer group per entry.
 
