@@ -102,6 +102,9 @@ class Engine:
             path = default_semantic_db(self.loaded, self.config.semantic_db)
             if path is not None:
                 self._db = SemanticDB.load(path, expected_dim=self.loaded.model.cfg.retriever_dim)
+            elif self.loaded.model.cfg.retrieval_enabled:
+                self.loaded.notes.append("no semantic database for this model: nothing was retrieved "
+                                         "(build one with python -m core index)")
             self._db_checked = True
         return self._db
 

@@ -128,13 +128,20 @@ def onnx_cache_dir(loaded: LoadedModel) -> Path:
 
 
 def default_semantic_db(loaded: LoadedModel, explicit: Optional[str]) -> Optional[Path]:
-    """The semantic database to use: the explicit one, the checkpoint's, else the shipped default."""
+    """The semantic database to use: the explicit one, else the checkpoint's own ``semantic_db/``.
+
+    The shipped ``resources/semantic_db`` was embedded by the shipped default model's text tower, so it
+    serves that model only; another model without a database of its own retrieves nothing (and says so).
+    """
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_dir():
             raise InputError(f"Semantic database not found: {path}")
         return path
-    for candidate in ([loaded.directory / "semantic_db"] if loaded.directory else []) + [DEFAULT_DB_DIR]:
+    candidates = [loaded.directory / "semantic_db"] if loaded.directory else []
+    if loaded.directory is not None and loaded.directory.resolve() == DEFAULT_MODEL_DIR.resolve():
+        candidates.append(DEFAULT_DB_DIR)
+    for candidate in candidates:
         if (candidate / "index.faiss").is_file():
             return candidate
     return None

@@ -148,3 +148,22 @@ def test_onnx_backend_segments_like_torch(scene: str, tmp_path, monkeypatch: pyt
         eng.close()
     assert "CPUExecutionProvider" in result.provenance.backend
     assert np.mean(masks["torch"] == masks["onnx"]) > 0.999
+
+
+def test_shipped_semantic_database_serves_only_the_shipped_model(tmp_path) -> None:
+    from core.models_io import DEFAULT_DB_DIR, DEFAULT_MODEL_DIR, LoadedModel, default_semantic_db
+
+    shipped = LoadedModel(model=None, model_id="default", directory=DEFAULT_MODEL_DIR, notes=[])
+    other = LoadedModel(model=None, model_id="mine", directory=tmp_path, notes=[])
+    tiny = LoadedModel(model=None, model_id="tiny-random", directory=None, notes=[])
+    if (DEFAULT_DB_DIR / "index.faiss").is_file():
+        assert default_semantic_db(shipped, None) == DEFAULT_DB_DIR
+    assert default_semantic_db(other, None) is None and default_semantic_db(tiny, None) is None
+    with pytest.raises(InputError, match="not found"):
+        default_semantic_db(tiny, str(tmp_path / "nowhere"))
+
+
+def test_a_model_without_a_database_retrieves_nothing_and_says_so(engine: Engine, scene: str) -> None:
+    result = engine.caption(scene)
+    assert result.provenance.retrieved == []
+    assert any("no semantic database" in note for note in result.provenance.notes)
