@@ -12,7 +12,7 @@ import numpy as np
 from core.aoi import resolve_aoi
 from core.errors import InputError
 from core.raster import BandProfile, RasterInfo, compute_stretch, detect_profile, open_raster, read_overview
-from core.stats import SceneStats, compute_stats
+from core.stats import SceneStats
 from core.tiling import PixelWindow
 
 AOILike = Union[str, Sequence[float], None]
@@ -94,9 +94,3 @@ def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
     mode = "area" if rgb.shape[1] >= size and rgb.shape[2] >= size else "bilinear"
     kwargs = {} if mode == "area" else {"align_corners": False}
     return F.interpolate(x, size=(size, size), mode=mode, **kwargs)[0].clamp(0, 1).numpy()
-
-
-def stats_of_mask_window(mask: np.ndarray, transform: tuple[float, ...], crs: str, classes: Sequence[str],
-                         min_object_m2: float) -> SceneStats:
-    """Statistics of an in-memory mask (e.g. one grounding tile)."""
-    return compute_stats(mask, classes, transform, crs, nodata=NODATA, min_object_m2=min_object_m2)

@@ -14,11 +14,10 @@ import numpy as np
 from core import analysis
 from core.analysis import AOILike, Area
 from core.config import EngineConfig
-from core.errors import Cancelled, InputError
+from core.errors import InputError
 from core.progress import CancelledFn, ProgressFn, SubProgress, check_cancelled, no_progress
 from core.results import (
     AnswerResult,
-    Box,
     CaptionResult,
     ClassifyResult,
     GroundResult,
@@ -29,7 +28,6 @@ from core.results import (
 from core.stats import SceneStats, describe_stats
 
 TextFn = Callable[[str], None]
-SCENE_LABELS = ["urban", "suburban", "rural", "agricultural", "forest", "water", "barren", "mixed"]
 
 
 class Engine:
@@ -150,8 +148,9 @@ class Engine:
             self._segmentations[key] = value
         return value
 
-    def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn],
-                 cancelled: Optional[CancelledFn]) -> tuple[Area, SceneStats, int, dict[str, float]]:
+    def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn], cancelled: Optional[CancelledFn],
+                 out: Optional[str] = None, upto: float = 0.7) -> tuple[Area, SceneStats, int, dict[str, float]]:
+        """Place the AOI, load the model, segment and measure (to ``out``, else the reusable cache)."""
         report = progress or no_progress
         t0 = time.perf_counter()
         area = analysis.locate(raster, aoi)
@@ -159,7 +158,7 @@ class Engine:
         report(0.02, "loading the model")
         _ = self.loaded
         t1 = time.perf_counter()
-        _, stats, tiles = self._segment_area(area, None, SubProgress(report, 0.05, 0.7), cancelled)
+        _, stats, tiles = self._segment_area(area, out, SubProgress(report, 0.05, upto), cancelled)
         t2 = time.perf_counter()
         return area, stats, tiles, {"open": t1 - t0, "segment": t2 - t1}
 
@@ -209,18 +208,13 @@ class Engine:
     def segment(self, raster: str, aoi: AOILike = None, out: Optional[str] = None,
                 progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> SegmentResult:
         """Land-cover segmentation of the raster (or AOI) to a class-index GeoTIFF, with map-unit stats."""
-        report = progress or no_progress
-        t0 = time.perf_counter()
-        area = analysis.locate(raster, aoi)
-        target = out or str(Path(tempfile.gettempdir()) / "earthask" / f"{Path(raster).stem}_landcover.tif")
-        Path(target).parent.mkdir(parents=True, exist_ok=True) if out is None else None
-        report(0.01, "loading the model")
-        _ = self.loaded
-        t1 = time.perf_counter()
-        mask_path, stats, tiles = self._segment_area(area, target, SubProgress(report, 0.02, 0.98), cancelled)
-        timings = {"open": t1 - t0, "segment": time.perf_counter() - t1}
-        report(1.0, "done")
-        return SegmentResult(mask_path, self.classes, self._provenance(area, stats, tiles, timings))
+        if out is None:
+            default_dir = Path(tempfile.gettempdir()) / "earthask"
+            default_dir.mkdir(parents=True, exist_ok=True)
+            out = str(default_dir / f"{Path(raster).stem}_landcover.tif")
+        area, stats, tiles, timings = self._prepare(raster, aoi, progress, cancelled, out=out, upto=0.98)
+        (progress or no_progress)(1.0, "done")
+        return SegmentResult(out, self.classes, self._provenance(area, stats, tiles, timings))
 
     def ask(self, raster: str, question: str, choices: Optional[Sequence[str]] = None, aoi: AOILike = None,
             progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
@@ -262,6 +256,8 @@ class Engine:
     def classify(self, raster: str, labels: Optional[Sequence[str]] = None, aoi: AOILike = None,
                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> ClassifyResult:
         """Scene classification: the likelihood of each label as the answer, normalised over the labels."""
+        from core.data.captions import SCENE_LABELS  # the labels the default model was trained on
+
         labels = [x.strip() for x in (labels or SCENE_LABELS) if x.strip()]
         if len(labels) < 2:
             raise InputError("Scene classification needs at least two labels.")
@@ -329,4 +325,4 @@ def export_onnx(config: EngineConfig, out_dir: str) -> list[str]:
     return [str(seg), str(tower)]
 
 
-__all__ = ["Engine", "Box", "Cancelled", "build_semantic_db", "export_onnx"]
+__all__ = ["Engine", "build_semantic_db", "export_onnx"]

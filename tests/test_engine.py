@@ -167,3 +167,9 @@ def test_a_model_without_a_database_retrieves_nothing_and_says_so(engine: Engine
     result = engine.caption(scene)
     assert result.provenance.retrieved == []
     assert any("no semantic database" in note for note in result.provenance.notes)
+
+
+def test_default_scene_labels_are_the_ones_the_model_was_trained_on(engine: Engine, scene: str) -> None:
+    from core.data.captions import SCENE_LABELS
+
+    assert list(engine.classify(scene).scores) == SCENE_LABELS
