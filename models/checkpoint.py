@@ -87,8 +87,11 @@ def save_trained(model: nn.Module, directory: str | Path, is_base: Callable[[str
     return path
 
 
-def load_trained(model: nn.Module, directory: str | Path, is_base: Callable[[str], bool]) -> list[str]:
+def load_trained(model: nn.Module, directory: str | Path, is_base: Callable[[str], bool],
+                 drop: Callable[[str], bool] | None = None) -> list[str]:
     """Load ``model.safetensors`` into ``model`` strictly; returns the names loaded.
+
+    ``drop`` names tensors of the file to leave out (a part switched off on load, see ``from_pretrained``).
 
     Raises:
         CheckpointError: a trained tensor is missing, a name is not in the model, a shape differs, or the
@@ -102,7 +105,7 @@ def load_trained(model: nn.Module, directory: str | Path, is_base: Callable[[str
         fmt = (f.metadata() or {}).get("format")
         if fmt != FORMAT:
             raise CheckpointError(f"{path} is not an EarthAsk checkpoint (format {fmt!r}, expected {FORMAT!r})")
-        names = set(f.keys())
+        names = {n for n in f.keys() if drop is None or not drop(n)}
         missing = sorted(set(required_names(model, is_base)) - names)
         unexpected = sorted(names - set(state))
         if missing or unexpected:
@@ -136,12 +139,32 @@ def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
     return directory
 
 
-def from_pretrained(cls: type, directory: str | Path, device: str | torch.device | None = "cpu") -> nn.Module:
-    """Rebuild ``cls(config)`` (bases from names, checked against their sha256), then load trained tensors."""
+# Parts a checkpoint can switch off on load (ablations from a trained checkpoint): VLMConfig field -> the
+# state-dict names of that part, whose tensors are then dropped. Switching a part on needs a new model.
+SWITCHABLE: dict[str, Callable[[str], bool]] = {
+    "guide_enabled": lambda n: n.startswith("guidance."),
+    "retrieval_enabled": lambda n: n.startswith("retriever."),
+    "experts_enabled": lambda n: n.startswith("llm.") and ".experts." in n,
+}
+
+
+def from_pretrained(cls: type, directory: str | Path, device: str | torch.device | None = "cpu",
+                    switch_off: tuple[str, ...] = ()) -> nn.Module:
+    """Rebuild ``cls(config)`` (bases from names, checked against their sha256), then load trained tensors.
+
+    ``switch_off``: ``SWITCHABLE`` fields to set False before building; the checkpoint's tensors of those
+    parts are not loaded (the model has no such part). Raises ValueError for a field not in SWITCHABLE.
+    """
     from models.config import VLMConfig
 
+    unknown = sorted(set(switch_off) - set(SWITCHABLE))
+    if unknown:
+        raise ValueError(f"cannot switch off {unknown} on a checkpoint; switchable: {sorted(SWITCHABLE)}")
     cfg = VLMConfig.load(directory)
+    off = [f for f in switch_off if getattr(cfg, f)]
+    cfg = dataclasses.replace(cfg, **{f: False for f in off})
     model = cls(cfg, device=device)
-    loaded = load_trained(model, directory, model.is_base)
+    drops = [SWITCHABLE[f] for f in off]
+    loaded = load_trained(model, directory, model.is_base, (lambda n: any(d(n) for d in drops)) if drops else None)
     model.mark_tuned_base({n for n in loaded if model.is_base(n)})  # saved again by the next save
     return model.eval()

@@ -341,9 +341,11 @@ class EarthVLM(nn.Module):
         return checkpoint.save_pretrained(self, directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = "cpu") -> EarthVLM:
-        """Rebuild the bases from ``config.json``, then load the trained tensors strictly."""
-        return checkpoint.from_pretrained(cls, directory, device)
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = "cpu",
+                        switch_off: tuple[str, ...] = ()) -> EarthVLM:
+        """Rebuild the bases from ``config.json``, then load the trained tensors strictly; ``switch_off``
+        parts (checkpoint.SWITCHABLE fields) are left out of the model and their tensors not loaded."""
+        return checkpoint.from_pretrained(cls, directory, device, tuple(switch_off))
 
 
 def _pad(rows: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -102,3 +102,26 @@ def test_a_base_part_a_stage_tuned_stays_in_every_later_checkpoint(tmp_path):
     for directory in ("a", "b"):
         with safe_open(str(tmp_path / directory / "model.safetensors"), framework="pt") as f:
             assert name in f.keys() and not any(n.startswith("llm.model.embed_tokens") for n in f.keys())
+
+
+@pytest.mark.parametrize("field", ["guide_enabled", "retrieval_enabled", "experts_enabled"])
+def test_switching_a_part_off_on_load_drops_only_that_part(saved, field):
+    from models.checkpoint import SWITCHABLE
+
+    model, directory, _ = saved
+    part = SWITCHABLE[field]
+    off = EarthVLM.from_pretrained(directory, switch_off=(field,))
+    assert getattr(off.cfg, field) is False
+    kept = {n: t for n, t in off.state_dict().items() if not off.is_base(n)}
+    assert kept and not any(part(n) for n in kept)  # the part is gone ...
+    full = model.state_dict()
+    dropped = [n for n in full if not model.is_base(n) and part(n)]
+    assert dropped  # ... it was there before ...
+    for n, t in kept.items():  # ... and every other trained tensor is the saved one
+        assert torch.equal(t, full[n]), n
+    if field == "experts_enabled":
+        assert off.router is None
+    if field == "retrieval_enabled":
+        assert off.retriever is None
+    with pytest.raises(ValueError, match="cannot switch off"):
+        EarthVLM.from_pretrained(directory, switch_off=("prompter_dim",))

@@ -83,11 +83,11 @@ def test_save_resolved_round_trip(tmp_path):
 
 
 def test_loss_switches_apply_to_a_loaded_checkpoint_and_nothing_else(tmp_path) -> None:
-    from core.train.parts import loader_with_loss_overrides
+    from core.train.parts import loader_with_overrides
     from models.config import VLMConfig
     from models.vlm import EarthVLM
 
     EarthVLM(VLMConfig.tiny()).save_pretrained(tmp_path)
-    model = loader_with_loss_overrides({"ndl_enabled": "false", "ndl_gamma": "1.0", "prompter_dim": "64"})(tmp_path)
+    model = loader_with_overrides({"ndl_enabled": "false", "ndl_gamma": "1.0", "prompter_dim": "64"})(tmp_path)
     assert model.cfg.ndl_enabled is False and model.cfg.ndl_gamma == 1.0
     assert model.cfg.prompter_dim == VLMConfig.tiny().prompter_dim  # architecture fields are not touched

@@ -68,6 +68,28 @@ def test_tiny_recipe_all_stages_then_eval(data, tmp_path, capsys):
     assert len(lines) == sum(meta["counts"][t] for t in ("vqa", "ground", "caption", "classify"))
 
 
+def test_ablation_switches_retrieval_off_skips_the_retriever_and_a_checkpoint_cannot_switch_a_part_on(
+        data, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--data", str(data), "--recipe", "tiny", "steps=1", "model.retrieval_enabled=false"]
+    assert train_main([*args, "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "retriever: skipped" in out
+    assert [json.loads(line)["stage"] for line in out.splitlines() if line.startswith("{")] == [
+        "seg", "align", "instruct"]
+    assert not (run / "retriever").exists()
+    assert json.loads((run / "align" / "train_config.json").read_text())["init"] == str(run / "seg")
+    assert json.loads((run / "instruct" / "config.json").read_text())["retrieval_enabled"] is False
+    # from a checkpoint: experts off is allowed (their tensors are dropped), retrieval on is not
+    more = ["--data", str(data), "--recipe", "tiny", "steps=1", "--stage", "instruct", "--init", str(run / "align")]
+    assert train_main([*more, "--out", str(tmp_path / "no_experts"), "model.experts_enabled=false"]) == 0
+    saved = json.loads((tmp_path / "no_experts" / "config.json").read_text())
+    assert saved["experts_enabled"] is False and saved["retrieval_enabled"] is False
+    capsys.readouterr()
+    assert train_main([*more, "--out", str(tmp_path / "bad"), "model.retrieval_enabled=true"]) == 2
+    assert "cannot switch a part on" in capsys.readouterr().err
+
+
 def test_random_tiny_baseline_and_bad_input(data, tmp_path, capsys):
     out = tmp_path / "base"
     assert eval_main(["--model", "tiny", "--data", str(data), "--out", str(out), "--limit", "1",

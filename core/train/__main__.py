@@ -9,7 +9,8 @@ Examples::
 
 Overrides: ``key=value`` sets a field of every stage config that has it, ``STAGE.key=value`` one stage's,
 ``model.key=value`` a VLMConfig field of a new model; from --init or a checkpoint only the loss switches
-(``LOSS_FIELDS``: ndl_enabled, ndl_alpha, ndl_gamma) apply, as they change no weights (ablations).
+(``LOSS_FIELDS``: ndl_enabled, ndl_alpha, ndl_gamma) and switching a part off (guide_enabled,
+retrieval_enabled, experts_enabled = false: its trained tensors are dropped) apply (ablations).
 One stage writes its checkpoint to --out; all stages write --out/<stage>/ (the last, --out/instruct, is the
 trained model). See core/train/loop.py for what a checkpoint directory holds.
 """
@@ -59,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)  # key=value may come before and after options
     try:
         overrides = Overrides.parse(args.overrides)
         stages = STAGE_ORDER if args.stage == "all" else [args.stage]
@@ -93,24 +94,38 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _run(args: argparse.Namespace, stages: list[str], configs: dict, manifest: object, vlm_cfg: object,
          out: Path, init: Optional[Path], is_main: bool) -> int:
     from core.train.loop import train_stage
-    from core.train.parts import create_model_fn, loader_with_loss_overrides
+    from core.train.parts import create_model_fn, loader_with_overrides
 
-    load_model = loader_with_loss_overrides(getattr(args, "model_overrides", {}))
+    load_model = loader_with_overrides(getattr(args, "model_overrides", {}))
 
     for name in stages:
+        if name == "retriever" and args.stage == "all" and not _has_retrieval(vlm_cfg, init, args.model_overrides):
+            if is_main:
+                print("retriever: skipped (retrieval_enabled=false: the model has no retriever)", flush=True)
+            continue
         stage_out = out / name if args.stage == "all" else out
         meta = {"recipe": args.recipe, "data": str(Path(args.data).resolve()), "overrides": args.overrides,
                 "model_config_if_new": dataclasses.asdict(vlm_cfg) if init is None else None}
         try:
             summary = train_stage(_stage(name, manifest), configs[name], stage_out, create_model_fn(vlm_cfg),
                                   load_model, init=init, resume=args.resume, meta=meta)
-        except FileExistsError as exc:
+        except (FileExistsError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if is_main:
             print(json.dumps(summary), flush=True)
         init = stage_out
     return 0
+
+
+def _has_retrieval(vlm_cfg: object, init: Optional[Path], model_overrides: dict[str, str]) -> bool:
+    """Whether the model the next stage trains has a retriever (a new model's config, or --init's)."""
+    if init is None:
+        return bool(vlm_cfg.retrieval_enabled)
+    from core.train.parts import switched_off
+    from models.config import VLMConfig
+
+    return bool(VLMConfig.load(init).retrieval_enabled) and "retrieval_enabled" not in switched_off(model_overrides)
 
 
 if __name__ == "__main__":

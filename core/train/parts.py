@@ -50,27 +50,47 @@ def create_model_fn(cfg: Any) -> Callable[[], Any]:
     return create
 
 
-def load_model(directory: str | Path, device: str = "cpu") -> Any:
-    """EarthVLM.from_pretrained (the loop moves it to its device)."""
+def load_model(directory: str | Path, device: str = "cpu", switch_off: tuple[str, ...] = ()) -> Any:
+    """EarthVLM.from_pretrained (the loop moves it to its device); ``switch_off`` parts are left out."""
     from models.vlm import EarthVLM
 
-    return EarthVLM.from_pretrained(directory, device=device)
+    return EarthVLM.from_pretrained(directory, device=device, switch_off=switch_off)
 
 
 LOSS_FIELDS = ("ndl_enabled", "ndl_alpha", "ndl_gamma")  # read at loss time: safe to change on a checkpoint
 
 
-def loader_with_loss_overrides(model_overrides: dict[str, str]) -> Any:
-    """``load_model`` that also applies the loss switches among ``model.key=value`` overrides to the loaded model.
+def switched_off(model_overrides: dict[str, str]) -> tuple[str, ...]:
+    """The part switches (``models.checkpoint.SWITCHABLE``) that ``model.key=value`` overrides set false."""
+    from models.checkpoint import SWITCHABLE
 
-    Architecture fields cannot change on a checkpoint; they are ignored there (they shape a new model only).
+    return tuple(k for k, v in model_overrides.items()
+                 if k in SWITCHABLE and v.strip().lower() in ("false", "0", "no", "off"))
+
+
+def loader_with_overrides(model_overrides: dict[str, str]) -> Any:
+    """``load_model`` that applies the ``model.key=value`` overrides a checkpoint can take (ablations).
+
+    Loss switches (``LOSS_FIELDS``) are set on the loaded config. A part switch of
+    ``models.checkpoint.SWITCHABLE`` set false (``model.experts_enabled=false``) loads the checkpoint without
+    that part; set true, the checkpoint must already have it (a new part needs a new model). Other
+    architecture fields shape a new model only and are ignored here.
     """
     from core.train.config import apply_overrides
+    from models.checkpoint import SWITCHABLE
+    from models.config import VLMConfig
 
     loss = {k: v for k, v in model_overrides.items() if k in LOSS_FIELDS}
+    off = switched_off(model_overrides)
+    switches = {k: k not in off for k in model_overrides if k in SWITCHABLE}
 
     def load(directory: str | Path, device: str = "cpu") -> Any:
-        model = load_model(directory, device)
+        saved = VLMConfig.load(directory)
+        absent = [k for k, on in switches.items() if on and not getattr(saved, k)]
+        if absent:
+            raise ValueError(f"{directory} was trained with {', '.join(f'{k}=false' for k in absent)}: a "
+                             "checkpoint cannot switch a part on; train a new model (no --init)")
+        model = load_model(directory, device, off)
         if loss:
             model.cfg = apply_overrides(model.cfg, loss)
         return model
