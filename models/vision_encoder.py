@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ from torch import nn
 
 from models.band_adapter import BandAdapter
 from models.config import VLMConfig
+from models.digest import files_sha256
 from models.efficientnet_lite import EfficientNetLite0, load_lite0_weights
 
 HF_WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -176,13 +176,7 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 
 def _weights_sha256(path: Path) -> str:
     """sha256 over the weight files of an HF dir, in name order (one file: that file's sha256)."""
-    files = sorted(f for f in path.iterdir() if f.name.endswith(HF_WEIGHT_SUFFIXES))
-    digest = hashlib.sha256()
-    for f in files:
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest() if files else ""
+    return files_sha256(sorted(f for f in path.iterdir() if f.name.endswith(HF_WEIGHT_SUFFIXES)))
 
 
 def _warn_on_normalisation(path: Path, cfg: VLMConfig) -> None:
