@@ -15,6 +15,7 @@ from torch import nn
 
 from models import checkpoint
 from models.config import VLMConfig
+from models.decoding import greedy_decode
 from models.experts import ROLE_TEXT, attach_experts
 from models.llm import llm_sha256, load_llm
 from models.ndl_loss import IGNORE_INDEX, ndl_token_loss
@@ -184,43 +185,10 @@ class EarthVLM(nn.Module):
 
     def greedy(self, embeds: torch.Tensor, roles: torch.Tensor, max_new_tokens: int, use_cache: bool = True,
                on_text: Callable[[str], None] | None = None) -> tuple[list[int], list[float]]:
-        """Greedy decoding from input embeddings [1,T,d] with roles [1,T] -> (token ids, their log-probs).
-
-        With ``use_cache`` each step feeds only the new token and reuses the KV cache (its role is text);
-        without, every step reruns the whole sequence (the reference the tests compare against).
-        """
-        stop = _stop_ids(self.tokenizer, self.llm)
-        ids: list[int] = []
-        logprobs: list[float] = []
-        shown = ""
-        past, step_embeds, step_roles = None, embeds, roles
-        for _ in range(max_new_tokens):
-            with self._route(step_roles):
-                out = self.llm(inputs_embeds=step_embeds, past_key_values=past, use_cache=use_cache,
-                               logits_to_keep=1)
-            logp = out.logits[0, -1].float().log_softmax(-1)  # [V]
-            token = int(logp.argmax())
-            if token in stop:
-                break
-            ids.append(token)
-            logprobs.append(float(logp[token]))
-            if on_text is not None:
-                text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
-                    on_text(text[len(shown):])  # whole characters only
-                    shown = text
-            new = self._embed(torch.tensor([[token]]))  # [1,1,d]
-            new_role = torch.full((1, 1), ROLE_TEXT, device=roles.device)
-            if use_cache:
-                past, step_embeds, step_roles = out.past_key_values, new, new_role
-            else:
-                step_embeds = torch.cat([step_embeds, new], 1)
-                step_roles = torch.cat([step_roles, new_role], 1)
-        if on_text is not None:
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            if text.startswith(shown) and len(text) > len(shown):
-                on_text(text[len(shown):])
-        return ids, logprobs
+        """Greedy decoding from input embeddings [1,T,d] with roles [1,T] -> (token ids, their log-probs);
+        see models.decoding.greedy_decode."""
+        return greedy_decode(self.llm, self.tokenizer, self._embed, self._route, embeds, roles, max_new_tokens,
+                             use_cache, on_text)
 
     def device_of_vision(self) -> torch.device:
         return next(self.segmenter.parameters()).device
@@ -358,10 +326,3 @@ def _pad(rows: list[list[int]], pad: int, device: torch.device) -> tuple[torch.T
         valid[i, : len(r)] = True
     return ids.to(device), valid.to(device)
 
-
-def _stop_ids(tokenizer, llm: nn.Module) -> set[int]:
-    """EOS of the tokenizer and of the model's generation config (Qwen lists two)."""
-    stop = {tokenizer.eos_token_id}
-    eos = getattr(getattr(llm, "generation_config", None), "eos_token_id", None)
-    stop.update(eos if isinstance(eos, list) else [eos])
-    return {s for s in stop if s is not None}
