@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import itertools
 import math
-import os
 import random
 import sys
 import time
@@ -27,8 +26,7 @@ from typing import Any, Optional, Protocol
 from core.train.config import StageConfig, save_resolved
 from core.train.distributed import DistInfo, barrier, cleanup, init_distributed, mean_across, wrap_ddp
 from core.train.logging import MetricsLog, plot_metrics
-
-STATE_FILE = "trainer_state.pt"
+from core.train.state import STATE_FILE, load_trainer_state, rng_state, save_checkpoint, set_rng_state
 
 
 class Stage(Protocol):
@@ -134,52 +132,6 @@ def batches(dataset: Any, collate: Callable, cfg: StageConfig, info: DistInfo, s
         epoch, skip = epoch + 1, 0
 
 
-def _rng_state() -> dict[str, Any]:
-    import torch
-
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(model: Any, out: Path, state: dict[str, Any]) -> None:
-    """Model via ``save_pretrained`` into a temporary folder, its files renamed into ``out``, then the
-    trainer state (temp file + rename): a crash mid-save leaves the previous checkpoint readable."""
-    import shutil
-
-    import torch
-
-    tmp_dir = out / ".checkpoint.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    model.save_pretrained(tmp_dir)
-    for f in tmp_dir.iterdir():
-        os.replace(f, out / f.name)
-    tmp_dir.rmdir()
-    tmp = out / (STATE_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, out / STATE_FILE)
-
-
-def load_trainer_state(out: str | Path) -> Optional[dict[str, Any]]:
-    """The saved trainer state of a stage directory, or None; never unpickles arbitrary objects."""
-    import torch
-
-    path = Path(out) / STATE_FILE
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def _scalars(out: dict[str, Any]) -> dict[str, float]:
     return {k: float(v.detach().float().item()) if hasattr(v, "detach") else float(v) for k, v in out.items()}
 
@@ -278,7 +230,7 @@ def _train(stage: Stage, cfg: StageConfig, out: Path, create_model: Callable, lo
         if isinstance(rng, list):  # one per rank; a different world size keeps the fresh seeds
             rng = rng[info.rank] if len(rng) == info.world_size else None
         if rng is not None:
-            _set_rng_state(rng)
+            set_rng_state(rng)
 
     train_set, val_set = stage.datasets(model, cfg)
     if cfg.limit and len(train_set) > cfg.limit:
@@ -303,7 +255,7 @@ def _train(stage: Stage, cfg: StageConfig, out: Path, create_model: Callable, lo
     module.train()
 
     def write_checkpoint(done: bool) -> None:
-        rng = _rng_state()
+        rng = rng_state()
         if info.enabled:  # every rank's RNG, gathered on rank 0
             import torch.distributed as dist
 
