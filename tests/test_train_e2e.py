@@ -66,6 +66,9 @@ def test_tiny_recipe_all_stages_then_eval(data, tmp_path, capsys):
     assert any("METEOR" in n and "no synonyms" in n for n in meta["notes"])
     lines = (report / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == sum(meta["counts"][t] for t in ("vqa", "ground", "caption", "classify"))
+    vqa = [json.loads(line) for line in lines if json.loads(line)["task"] == "vqa"]
+    assert vqa and all(isinstance(r["correct"], bool) and r["type"] for r in vqa)  # for core.eval.compare
+    assert sum(r["correct"] for r in vqa) / len(vqa) == pytest.approx(results["vqa"]["accuracy"]["overall"]["accuracy"])
 
 
 def test_ablation_switches_retrieval_off_skips_the_retriever_and_a_checkpoint_cannot_switch_a_part_on(

@@ -127,8 +127,11 @@ def evaluate(model: Any, manifest: Any, opts: EvalOptions) -> tuple[dict[str, An
                                      choices=s["choices"], max_new_tokens=opts.max_new_tokens)
             example_prompts.setdefault(task, gen.prompt)
             outputs[task].append((rec, s, gen.text))
-            predictions.append({"task": task, "id": rec.id, "image": rec.image, "query": s["query"],
-                                "choices": s["choices"], "reference": s["references"], "prediction": gen.text})
+            row = {"task": task, "id": rec.id, "image": rec.image, "query": s["query"], "choices": s["choices"],
+                   "reference": s["references"], "prediction": gen.text}
+            if task == "vqa":  # per question, for paired comparisons (python -m core.eval.compare)
+                row |= {"type": rec.type, "correct": vqa_correct(gen.text, rec.answer, rec.choices, match_choice)[0]}
+            predictions.append(row)
 
     if "vqa" in outputs and outputs["vqa"]:
         results["vqa"] = _score_vqa(outputs["vqa"], match_choice)
@@ -189,6 +192,16 @@ def _example_args(task: str) -> tuple[str, str, str, list[str], Optional[list[st
     }[task]
 
 
+def vqa_correct(text: str, answer: str, choices: Optional[list[str]], match_choice: Any) -> tuple[bool, Optional[str]]:
+    """Whether a VQA prediction is right, and what it said: the matched choice (None when it names no single
+    choice) for multiple choice, else the text itself (exact match after normalisation)."""
+    if choices:
+        idx = match_choice(text, choices)
+        said = choices[idx] if idx is not None else None
+        return said is not None and M.exact_match(said, answer), said
+    return M.exact_match(text, answer), text
+
+
 def _score_vqa(outputs: list[tuple[Any, dict[str, Any], str]], match_choice: Any) -> dict[str, Any]:
     """Accuracy per type, multiple-choice accuracy, open-ended text scores and counting RMSE."""
     types, correct = [], []
@@ -196,18 +209,15 @@ def _score_vqa(outputs: list[tuple[Any, dict[str, Any], str]], match_choice: Any
     open_hyp, open_ref = [], []
     count_pred, count_true, unparsed = [], [], 0
     for rec, _, text in outputs:
+        ok, said = vqa_correct(text, rec.answer, rec.choices, match_choice)
         if rec.choices:
-            idx = match_choice(text, rec.choices)
-            ok = idx is not None and M.exact_match(rec.choices[idx], rec.answer)
             mc_n += 1
             mc_hits += ok
-            mc_invalid += idx is None
-            said = rec.choices[idx] if idx is not None else text
+            mc_invalid += said is None
+            said = text if said is None else said
         else:
-            ok = M.exact_match(text, rec.answer)
             open_hyp.append(text)
             open_ref.append([rec.answer])
-            said = text
         types.append(rec.type)
         correct.append(bool(ok))
         if "counting" in rec.type and rec.answer_value is not None and not math.isnan(rec.answer_value):
