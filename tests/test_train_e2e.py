@@ -103,3 +103,28 @@ def test_random_tiny_baseline_and_bad_input(data, tmp_path, capsys):
     assert eval_main(["--model", "tiny", "--data", str(data), "--tasks", "chat"]) == 2
     assert train_main(["--data", str(data), "--out", str(tmp_path / "x"), "--recipe", "tiny", "lr=fast"]) == 2
     assert "lr=" in capsys.readouterr().err
+
+
+def test_ablation_script_trains_evaluates_and_compares_one_row(data, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, TRAIN_ARGS="--recipe tiny steps=1", EVAL_LIMIT="3",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    runs = tmp_path / "runs"
+    no_default = subprocess.run(["bash", "scripts/ablate.sh", "experts", str(data), str(runs)], cwd=repo, env=env,
+                                capture_output=True, text=True)
+    assert no_default.returncode == 2 and "no default run" in no_default.stderr
+    assert train_main(["--data", str(data), "--out", str(runs / "default"), "--recipe", "tiny", "steps=1"]) == 0
+    done = subprocess.run(["bash", "scripts/ablate.sh", "experts", str(data), str(runs)], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((runs / "no_experts" / "config.json").read_text())["experts_enabled"] is False
+    assert "default: VQA" in done.stdout and "ablated: VQA" in done.stdout
+    assert "| overall | 3 |" in done.stdout  # the paired table over the same 3 questions
+    bad = subprocess.run(["bash", "scripts/ablate.sh", "colour", str(data), str(runs)], cwd=repo, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown row" in bad.stderr
