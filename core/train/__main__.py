@@ -122,10 +122,11 @@ def _has_retrieval(vlm_cfg: object, init: Optional[Path], model_overrides: dict[
     """Whether the model the next stage trains has a retriever (a new model's config, or --init's)."""
     if init is None:
         return bool(vlm_cfg.retrieval_enabled)
-    from core.train.parts import switched_off
+    from core.train.parts import part_switches
     from models.config import VLMConfig
 
-    return bool(VLMConfig.load(init).retrieval_enabled) and "retrieval_enabled" not in switched_off(model_overrides)
+    switched_on = part_switches(model_overrides).get("retrieval_enabled", True)
+    return bool(VLMConfig.load(init).retrieval_enabled) and switched_on
 
 
 if __name__ == "__main__":

@@ -60,12 +60,12 @@ def load_model(directory: str | Path, device: str = "cpu", switch_off: tuple[str
 LOSS_FIELDS = ("ndl_enabled", "ndl_alpha", "ndl_gamma")  # read at loss time: safe to change on a checkpoint
 
 
-def switched_off(model_overrides: dict[str, str]) -> tuple[str, ...]:
-    """The part switches (``models.checkpoint.SWITCHABLE``) that ``model.key=value`` overrides set false."""
+def part_switches(model_overrides: dict[str, str]) -> dict[str, bool]:
+    """The part switches (``models.checkpoint.SWITCHABLE``) among ``model.key=value`` overrides, parsed."""
+    from core.train.config import parse_value
     from models.checkpoint import SWITCHABLE
 
-    return tuple(k for k, v in model_overrides.items()
-                 if k in SWITCHABLE and v.strip().lower() in ("false", "0", "no", "off"))
+    return {k: parse_value(v, bool) for k, v in model_overrides.items() if k in SWITCHABLE}
 
 
 def loader_with_overrides(model_overrides: dict[str, str]) -> Any:
@@ -77,16 +77,16 @@ def loader_with_overrides(model_overrides: dict[str, str]) -> Any:
     architecture fields shape a new model only and are ignored here.
     """
     from core.train.config import apply_overrides
-    from models.checkpoint import SWITCHABLE
     from models.config import VLMConfig
 
     loss = {k: v for k, v in model_overrides.items() if k in LOSS_FIELDS}
-    off = switched_off(model_overrides)
-    switches = {k: k not in off for k in model_overrides if k in SWITCHABLE}
+    switches = part_switches(model_overrides)
+    on = [k for k, v in switches.items() if v]
+    off = tuple(k for k, v in switches.items() if not v)
 
     def load(directory: str | Path, device: str = "cpu") -> Any:
-        saved = VLMConfig.load(directory)
-        absent = [k for k, on in switches.items() if on and not getattr(saved, k)]
+        saved = VLMConfig.load(directory) if on else None
+        absent = [k for k in on if not getattr(saved, k)]
         if absent:
             raise ValueError(f"{directory} was trained with {', '.join(f'{k}=false' for k in absent)}: a "
                              "checkpoint cannot switch a part on; train a new model (no --init)")
