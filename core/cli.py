@@ -167,6 +167,23 @@ def _summary(prov: Any) -> str:
     return "\n".join(lines)
 
 
+_SOURCE_TEXT = {"measured": "computed from the land-cover segmentation", "model": "written by the language model",
+                "checked": "written by the language model, figures checked against the land-cover map"}
+
+
+def _answer_lines(r: Any) -> str:
+    """The answer, the sentence that backs it and its source (and the model's overruled words)."""
+    lines = [f"A: {r.answer}"]
+    if r.explanation and r.source == "measured":
+        lines.append(f"   {r.explanation}")
+    lines.append(f"   source: {r.source} ({_SOURCE_TEXT.get(r.source, r.source)})")
+    if r.source == "checked":
+        lines.append(f"   {r.explanation}")
+    if r.overruled:
+        lines.append(f"   the model said: {r.model_answer}")
+    return "\n".join(lines)
+
+
 def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cancelled: Callable[[], bool]) -> None:
     from core.engine import Engine
 
@@ -191,7 +208,7 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
         _print_result(args, r, f"land cover: {r.mask_path}\n{_summary(r.provenance)}")
     elif args.command == "ask":
         r = engine.ask(args.raster, args.question, choices=_split(args.choices), **kw)
-        _print_result(args, r, f"Q: {r.question}\nA: {r.answer}\n{_summary(r.provenance)}")
+        _print_result(args, r, f"Q: {r.question}\n{_answer_lines(r)}\n{_summary(r.provenance)}")
     elif args.command == "ground":
         r = engine.ground(args.raster, args.prompt, out=args.out, **kw)
         rows = [f"  {b.label} {b.score:.3f} [{b.x1:.1f}, {b.y1:.1f}, {b.x2:.1f}, {b.y2:.1f}]" for b in r.boxes]

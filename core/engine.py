@@ -51,6 +51,7 @@ class Engine:
         self._db_checked = False
         self._workdir = Path(tempfile.mkdtemp(prefix="earthask-"))
         self._segmentations: dict[tuple[Any, ...], tuple[str, SceneStats, int]] = {}
+        self._facts_cache: dict[str, Any] = {}
 
     # ----- loading -------------------------------------------------------------------------------
     @property
@@ -110,6 +111,17 @@ class Engine:
         """Remove the engine's temporary files (segmentations kept for reuse between questions)."""
         shutil.rmtree(self._workdir, ignore_errors=True)
         self._segmentations.clear()
+        self._facts_cache.clear()
+
+    def _facts(self, area: Area) -> Any:
+        """The measured facts (:class:`core.query.facts.AreaFacts`) of an area segmented before, cached."""
+        from core.query.facts import AreaFacts
+
+        mask_path, stats, _ = self._segment_area(area, None, no_progress, None)
+        if mask_path not in self._facts_cache:
+            self._facts_cache[mask_path] = AreaFacts.from_file(mask_path, self.classes, self.config.min_object_m2,
+                                                               stats)
+        return self._facts_cache[mask_path]
 
     # ----- shared steps --------------------------------------------------------------------------
     def _provenance(self, area: Area, stats: Optional[SceneStats], tiles: int, timings: dict[str, float]) -> Provenance:
@@ -224,21 +236,32 @@ class Engine:
             raise InputError("The question is empty.")
         if choices is not None and len([c for c in choices if c.strip()]) < 2:
             raise InputError("A multiple-choice question needs at least two choices.")
-        report = progress or no_progress
-        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "answering")
-        t0 = time.perf_counter()
-        out = self._generate(image, "vqa", question.strip(), stats, retrieved, choices, on_text, cancelled)
-        timings["answer"] = time.perf_counter() - t0
-        answer = out.text.strip()
-        if choices:
-            from models.prompts import match_choice
+        from core.query.answer import answer_question
+        from models.prompts import match_choice
 
-            picked = match_choice(answer, list(choices))
-            answer = list(choices)[picked] if picked is not None else answer
+        report = progress or no_progress
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        t0 = time.perf_counter()
+        facts = self._facts(area)
+        seen: dict[str, Any] = {}
+
+        def ask_model() -> Any:
+            image = self._image(area)
+            seen["retrieved"] = self._retrieve(image)
+            report(0.75, "answering")
+            check_cancelled(cancelled)
+            return self._generate(image, "vqa", question.strip(), stats, seen["retrieved"], choices, on_text,
+                                  cancelled)
+
+        got = answer_question(question.strip(), facts, choices, ask_model, match_choice)
+        timings["answer"] = time.perf_counter() - t0
         prov = self._provenance(area, stats, tiles, timings)
-        prov.retrieved, prov.prompt = retrieved, out.prompt
+        prov.retrieved = seen.get("retrieved", [])
+        prov.prompt = got.generated.prompt if got.generated is not None else ""
         report(1.0, "done")
-        return AnswerResult(question.strip(), answer, list(choices) if choices else None, prov)
+        return AnswerResult(question.strip(), got.answer, list(choices) if choices else None, prov, source=got.source,
+                            explanation=got.explanation, query=got.query, figures=got.figures,
+                            model_answer=got.model_answer, overruled=got.overruled)
 
     def caption(self, raster: str, aoi: AOILike = None, progress: Optional[ProgressFn] = None,
                 cancelled: Optional[CancelledFn] = None, on_text: Optional[TextFn] = None) -> CaptionResult:

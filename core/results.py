@@ -68,12 +68,44 @@ class SegmentResult:
     provenance: Provenance
 
 
+SOURCES = ("measured", "model", "checked")
+
+
 @dataclass
 class AnswerResult:
+    """An answer and where it came from.
+
+    ``source``: ``measured`` (computed from the segmentation; ``answer`` is the value or the picked choice,
+    ``explanation`` the sentence quoting the figures and how they were obtained),
+    ``model`` (written by the language model; nothing in it could be measured), or ``checked`` (the model
+    wrote it and the engine compared the figures it states with the measurement; ``overruled`` when they
+    disagreed, the measured answer is then given and the model's words are kept in ``model_answer``).
+    """
+
     question: str
     answer: str
     choices: Optional[list[str]]
     provenance: Provenance
+    source: str = "model"
+    explanation: str = ""  # the sentence quoting the figures and how they were obtained; checked: what was checked
+    query: Optional[dict[str, Any]] = None  # the parsed query, when the question parsed
+    figures: list[dict[str, Any]] = field(default_factory=list)  # measured figures the answer rests on
+    model_answer: Optional[str] = None  # the model's own words (checked answers)
+    overruled: bool = False  # the model's words contradicted the measurement and were replaced
+
+
+@dataclass
+class FoundObject:
+    """One object found by grounding from the land-cover instances (raster CRS)."""
+
+    label: str  # land-cover class
+    area_m2: float
+    score: float  # share of the object's pixels the segmentation gave this class with (1.0: hard mask)
+    rule: str  # why it was selected: "water objects of at least 100 m2, largest first"
+    polygon_wkt: str  # the object's outline, simplified and valid
+    box: Box  # horizontal box
+    oriented_box: list[tuple[float, float]]  # corners of the minimum rotated rectangle (closed ring)
+    position: str = ""  # 3x3 position word within the area
 
 
 @dataclass
@@ -83,6 +115,9 @@ class GroundResult:
     layer_path: Optional[str]  # GeoPackage written, when an output was asked for
     warnings: list[str]  # e.g. malformed model output that the parser tolerated
     provenance: Provenance
+    source: str = "model"  # "measured": instances of a land-cover class; "model": the model's boxes
+    query: Optional[dict[str, Any]] = None  # the parsed phrase, when it named a class
+    objects: list[FoundObject] = field(default_factory=list)  # measured path: the polygons
 
 
 @dataclass

@@ -51,18 +51,34 @@ def test_segment_writes_a_georeferenced_mask_with_map_unit_stats(engine: Engine,
 
 def test_ask_answers_with_the_measured_land_cover_in_the_prompt(engine: Engine, scene: str) -> None:
     streamed: list[str] = []
-    result = engine.ask(scene, "How many buildings are there?", on_text=streamed.append)
-    assert result.question == "How many buildings are there?"
-    assert "".join(streamed).strip() == result.answer  # what streamed is the answer
-    assert "How many buildings are there?" in result.provenance.prompt
+    question = "What could this area be used for?"  # nothing to measure: the model answers
+    result = engine.ask(scene, question, on_text=streamed.append)
+    assert result.question == question and result.source in ("model", "checked") and result.query is None
+    if result.source == "model":
+        assert "".join(streamed).strip() == result.answer  # what streamed is the answer
+    assert question in result.provenance.prompt
     assert "Land cover:" in result.provenance.prompt or not result.provenance.class_stats
     assert result.provenance.notes and "tiny random" in result.provenance.notes[0]
 
 
 def test_multiple_choice_answer_is_one_of_the_choices_or_the_raw_text(engine: Engine, scene: str) -> None:
-    result = engine.ask(scene, "Is there water?", choices=["yes", "no"])
-    assert result.choices == ["yes", "no"]
-    assert "A. yes" in result.provenance.prompt and "B. no" in result.provenance.prompt
+    result = engine.ask(scene, "What is this area like to live in?", choices=["pleasant", "noisy"])
+    assert result.choices == ["pleasant", "noisy"] and result.source in ("model", "checked")
+    assert "A. pleasant" in result.provenance.prompt and "B. noisy" in result.provenance.prompt
+
+
+def test_measurable_questions_are_answered_from_the_measurement(engine: Engine, scene: str) -> None:
+    result = engine.ask(scene, "How many buildings are there?")
+    stat = next((s for s in result.provenance.class_stats if s.name == "building"), None)
+    assert result.source == "measured" and result.query == {"kind": "count", "classes": ["building"]}
+    assert result.answer == str(stat.count if stat else 0)  # never contradicts the figures beside it
+    assert result.provenance.prompt == ""  # the language model was not asked
+    water = next((s for s in result.provenance.class_stats if s.name == "water"), None)
+    pct = 100 * (water.fraction if water else 0.0)
+    bins = [f"{10 * i}%-{10 * (i + 1)}%" for i in range(10)]
+    mc = engine.ask(scene, "What percentage of the scene is water?", choices=bins)
+    assert mc.source == "measured" and mc.answer == bins[min(int(pct // 10), 9)]
+    assert f"{pct:.1f}%" in mc.explanation
 
 
 def test_segmentation_is_reused_between_questions_on_the_same_area(engine: Engine, scene: str) -> None:

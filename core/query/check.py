@@ -1,0 +1,105 @@
+"""Check a model's free text where it states a measurable figure (a share, a count) against the measurement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from core.query.facts import AreaFacts
+from core.query.parse import COUNTABLE
+from core.query.vocab import find_classes, normalise
+
+SHARE_TOLERANCE = 5.0  # percentage points: a stated share within this of the measured one agrees
+_PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%?\s*(?:-|to)\s*(\d+(?:\.\d+)?)\s*%|(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")
+_COUNT = re.compile(r"\b(\d+)\s+([a-z]+)(?:\s+([a-z]+))?")
+# A count followed by one of these counts a subset ("3 buildings near the coast"): only a count above the
+# total can contradict it.
+_SUBSET = re.compile(r"^\W*(?:are\s+|is\s+|lie\s+|sit\s+|stand\s+)?(near|next|along|beside|by|in|on|at|around|with|"
+                     r"close|within|of which|that|which|alongside|adjacent|facing|north|south|east|west)\b")
+
+
+@dataclass
+class Claim:
+    """A figure the model stated, what was measured, and whether they agree."""
+
+    text: str  # the words that state it ("10%")
+    cls: str
+    kind: str  # "share" | "count"
+    stated: tuple[float, float]  # (low, high): a number is (v, v), a range its bounds
+    measured: float
+    agrees: bool
+    span: tuple[int, int]  # of the figure in the model's text
+
+
+def _clause(low: str, start: int, end: int) -> tuple[int, int]:
+    stops = ".;!?\n"
+    left = max(low.rfind(c, 0, start) for c in stops) + 1
+    rights = [i for i in (low.find(c, end) for c in stops) if i >= 0]
+    return left, (min(rights) if rights else len(low))
+
+
+def _nearest_class(low: str, start: int, end: int, f: AreaFacts) -> Optional[str]:
+    """The class named closest to a figure within its clause, at most six words away."""
+    left, right = _clause(low, start, end)
+    before, after = normalise(low[left:start]).split(), normalise(low[end:right]).split()
+    words = before + ["#"] + after
+    hits = find_classes(" ".join(words), f.classes)
+    if not hits:
+        return None
+    pos = len(before)
+    idx, cls, _ = min(hits, key=lambda h: (abs(h[0] - pos), h[0] < pos))
+    return cls if abs(idx - pos) <= 6 else None
+
+
+def find_claims(text: str, f: AreaFacts) -> list[Claim]:
+    """The shares and counts a model's text states about land-cover classes, each compared with the facts."""
+    low = text.lower()
+    claims: list[Claim] = []
+    for m in _PCT.finditer(low):
+        cls = _nearest_class(low, m.start(), m.end(), f)
+        if cls is None:
+            continue
+        lo = float(m.group(1) or m.group(3))
+        hi = float(m.group(2)) if m.group(2) else lo
+        pct = 100 * f.fraction(cls)
+        ok = (lo - SHARE_TOLERANCE <= pct <= hi + SHARE_TOLERANCE) if lo == hi else (lo <= pct <= hi)
+        claims.append(Claim(text[m.start():m.end()], cls, "share", (lo, hi), round(pct, 2), ok, m.span()))
+    for m in _COUNT.finditer(low):
+        if any(c.span[0] <= m.start() < c.span[1] for c in claims):
+            continue
+        cls = None
+        for word in (m.group(2), m.group(3)):
+            hits = find_classes(word, f.classes) if word else []
+            if hits and hits[0][1] in COUNTABLE:
+                cls = hits[0][1]
+                break
+        if cls is None:
+            continue
+        n, measured = float(m.group(1)), float(f.count(cls))
+        span = (m.start(1), m.end(1))
+        subset = _SUBSET.match(low[m.end():m.end() + 40]) is not None
+        agrees = n <= measured if subset else n == measured
+        claims.append(Claim(text[span[0]:span[1]], cls, "count", (n, n), measured, agrees, span))
+    return sorted(claims, key=lambda c: c.span)
+
+
+def corrected(text: str, claims: list[Claim]) -> str:
+    """The model's text with every contradicted figure replaced by the measured one, marked as measured."""
+    out, last = [], 0
+    for c in (c for c in claims if not c.agrees):
+        out.append(text[last:c.span[0]])
+        figure = f"{c.measured:.1f}%" if c.kind == "share" else f"{int(c.measured)}"
+        out.append(f"{figure} [measured; the model said {c.text}]")
+        last = c.span[1]
+    out.append(text[last:])
+    return "".join(out)
+
+
+def summary(claims: list[Claim]) -> str:
+    """One line on what was checked: 'checked 2 figures; 1 contradicted the measurement (water share)'."""
+    bad = [c for c in claims if not c.agrees]
+    what = ", ".join(f"{c.cls} {c.kind}" for c in bad)
+    head = f"checked {len(claims)} figure{'s' if len(claims) != 1 else ''} against the land-cover map"
+    return head + (f"; {len(bad)} contradicted it ({what}) and were replaced by the measured value" if bad else
+                   "; all agree")
