@@ -69,6 +69,12 @@ def test_tiny_recipe_all_stages_then_eval(data, tmp_path, capsys):
     vqa = [json.loads(line) for line in lines if json.loads(line)["task"] == "vqa"]
     assert vqa and all(isinstance(r["correct"], bool) and r["type"] for r in vqa)  # for core.eval.compare
     assert sum(r["correct"] for r in vqa) / len(vqa) == pytest.approx(results["vqa"]["accuracy"]["overall"]["accuracy"])
+    # the three VQA rows: model alone, measured where the question parses, what users get
+    users = results["vqa_combined"]["accuracy"]["overall"]["accuracy"]
+    assert sum(r["combined_correct"] for r in vqa) / len(vqa) == pytest.approx(users)
+    assert all(r["measured"] is None or r["query"] is not None for r in vqa)
+    assert results["vqa_parsed"]["overall"]["n"] == len(vqa)
+    assert "what users get" in (report / "report.md").read_text()
 
 
 def test_ablation_switches_retrieval_off_skips_the_retriever_and_a_checkpoint_cannot_switch_a_part_on(
@@ -98,7 +104,8 @@ def test_random_tiny_baseline_and_bad_input(data, tmp_path, capsys):
     assert eval_main(["--model", "tiny", "--data", str(data), "--out", str(out), "--limit", "1",
                       "--tasks", "seg,classify", "--max-new-tokens", "2", "--quiet", "--no-retrieval"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"meta", "seg", "classify"} and results["meta"]["retrieval"] == "off"
+    assert set(results) == {"meta", "seg", "classify", "paraphrases"} and results["meta"]["retrieval"] == "off"
+    assert results["paraphrases"]["questions"]["n"] >= 150 and results["paraphrases"]["grounding"]["n"] >= 60
     assert eval_main(["--model", str(tmp_path / "nope"), "--data", str(data)]) == 2
     assert eval_main(["--model", "tiny", "--data", str(data), "--tasks", "chat"]) == 2
     assert train_main(["--data", str(data), "--out", str(tmp_path / "x"), "--recipe", "tiny", "lr=fast"]) == 2

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 from core.eval.evaluate import TASKS, EvalOptions
 
+PARAPHRASES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "paraphrases"
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.eval", description=__doc__.split("\n")[0])
@@ -30,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seed of the random tiny baseline")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--paraphrases", default=str(PARAPHRASES),
+                   help="folder of the hand-written paraphrase sets scored for parse accuracy ('' to skip)")
     return p
 
 
@@ -49,7 +53,8 @@ def load(model: str, classes: list[str], device: str, seed: int = 0) -> Any:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(raw)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -74,7 +79,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     opts = EvalOptions(split=args.split, limit=args.limit, tasks=tasks, device=device, objects=args.objects,
                        retrieval=not args.no_retrieval, max_new_tokens=args.max_new_tokens, progress=not args.quiet)
     results, predictions = evaluate(model, manifest, opts)
-    meta = {"model": args.model, "data": str(Path(args.data).resolve()), **results.pop("meta")}
+    if args.paraphrases and Path(args.paraphrases).is_dir():
+        from core.eval.measured import paraphrase_scores
+
+        results["paraphrases"] = paraphrase_scores(args.paraphrases, manifest.classes)
+    meta = {"model": args.model, "data": str(Path(args.data).resolve()), **results.pop("meta"),
+            "command": "python -m core.eval " + " ".join(raw)}
     results = {"meta": meta, **results}
     out = Path(args.out) if args.out else (Path("eval-tiny") if args.model == "tiny"
                                            else Path(args.model) / f"eval-{args.split}")

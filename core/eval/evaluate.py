@@ -12,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from core.eval import metrics as M
+from core.eval.measured import MeasuredAnswers
 from core.eval.report import METRIC_NOTES
 
 TASKS = ("seg", "vqa", "ground", "caption", "classify")
@@ -135,6 +136,8 @@ def evaluate(model: Any, manifest: Any, opts: EvalOptions) -> tuple[dict[str, An
 
     if "vqa" in outputs and outputs["vqa"]:
         results["vqa"] = _score_vqa(outputs["vqa"], match_choice)
+        results |= _score_measured(outputs["vqa"], MeasuredAnswers(manifest, masks.of, manifest.classes),
+                                   match_choice, predictions)
     if "ground" in outputs and outputs["ground"]:
         best_ious, firsts, no_box = [], [], 0
         for rec, _, text in outputs["ground"]:
@@ -200,6 +203,34 @@ def vqa_correct(text: str, answer: str, choices: Optional[list[str]], match_choi
         said = choices[idx] if idx is not None else None
         return said is not None and M.exact_match(said, answer), said
     return M.exact_match(text, answer), text
+
+
+def _score_measured(outputs: list[tuple[Any, dict[str, Any], str]], measured: MeasuredAnswers, match_choice: Any,
+                    predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Measured answers alone (where the question parses) and what a user gets (measured, else the model)."""
+    rows = {p["id"]: p for p in predictions if p["task"] == "vqa"}
+    parsed, combined = [], []
+    for rec, s, text in outputs:
+        answer, query = measured.answer(rec.question, rec.image, rec.choices)
+        row = rows[rec.id]
+        row["query"] = query.to_dict() if query is not None else None
+        row["measured"] = answer
+        if answer is not None:
+            parsed.append((rec, s, answer))
+            row["measured_correct"] = vqa_correct(answer, rec.answer, rec.choices, match_choice)[0]
+        combined.append((rec, s, answer if answer is not None else text))
+        row["combined_correct"] = vqa_correct(combined[-1][2], rec.answer, rec.choices, match_choice)[0]
+    by_type: dict[str, list[int]] = {}
+    for rec, _, _ in outputs:
+        by_type.setdefault(rec.type, [0, 0])[1] += 1
+    for rec, _, _ in parsed:
+        by_type[rec.type][0] += 1
+    out: dict[str, Any] = {"vqa_combined": _score_vqa(combined, match_choice)}
+    if parsed:
+        out["vqa_measured"] = _score_vqa(parsed, match_choice)
+    out["vqa_parsed"] = {t: {"parsed": p, "n": n, "rate": p / n} for t, (p, n) in sorted(by_type.items())}
+    out["vqa_parsed"]["overall"] = {"parsed": len(parsed), "n": len(outputs), "rate": len(parsed) / len(outputs)}
+    return out
 
 
 def _score_vqa(outputs: list[tuple[Any, dict[str, Any], str]], match_choice: Any) -> dict[str, Any]:

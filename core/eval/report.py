@@ -51,7 +51,10 @@ def to_markdown(results: dict[str, Any]) -> str:
              f"- device: {meta['device']}, seconds: {meta['seconds']}",
              f"- prompt format: `{meta['prompt_version']}`; land-cover text from: {meta['objects']}; "
              f"retrieval: {meta['retrieval']}",
-             f"- boxes: {meta['box_format']}", ""]
+             f"- boxes: {meta['box_format']}"]
+    if meta.get("command"):
+        lines += [f"- printed by: `{meta['command']}`"]
+    lines += [""]
     if "vqa" in results:
         v = results["vqa"]
         lines += ["## VQA", ""]
@@ -65,12 +68,22 @@ def to_markdown(results: dict[str, Any]) -> str:
             ("open-ended METEOR", oe["meteor"], ""),
             ("counting RMSE", cnt["rmse"], f"n={cnt['n']}, unparsed={cnt['unparsed']}"),
         ], ("metric", "value", "notes")), ""]
+    if "vqa_combined" in results:
+        lines += _three_rows(results)
     if "ground" in results:
         g = results["ground"]
         lines += ["## Grounding", "", *_table([
             ("precision@0.5", g["precision@0.5"], f"n={g['n']}"), ("mean IoU", g["mean_iou"], ""),
             ("no box parsed", g["no_box"], ""),
         ], ("metric", "value", "notes")), ""]
+    if "paraphrases" in results:
+        lines += ["## Hand-written paraphrase sets: parse accuracy", "",
+                  "Questions and grounding phrases written by hand the way analysts type (tests/fixtures/"
+                  "paraphrases); a parse is right when the whole query matches; 'guessed' counts parses of "
+                  "items that must not parse.", "",
+                  *_table([(k, v["accuracy"], v["n"], v["parsed"], v["guessed_on_null"])
+                           for k, v in results["paraphrases"].items()],
+                          ("set", "exact-match accuracy", "n", "parsed", "guessed")), ""]
     if "caption" in results:
         c = results["caption"]
         lines += ["## Captioning", "", *_table([(k, c[k]) for k in ("bleu1", "rouge1", "meteor")],
@@ -90,6 +103,30 @@ def to_markdown(results: dict[str, Any]) -> str:
         lines += [f"{task}:", "", "```", prompt, "```", ""]
     lines += ["## How the metrics are computed", ""] + [f"- {n}" for n in meta["notes"]] + [""]
     return "\n".join(lines)
+
+
+def _three_rows(results: dict[str, Any]) -> list[str]:
+    """Per question type: the model alone, measured answers alone (where a query parses), what users get."""
+    model, combined = results["vqa"]["accuracy"], results["vqa_combined"]["accuracy"]
+    measured = results.get("vqa_measured", {}).get("accuracy", {})
+    parsed = results["vqa_parsed"]
+    rows = []
+    for t in model:
+        m = measured.get(t)
+        p = parsed.get(t, {"parsed": 0, "n": 0, "rate": float("nan")})
+        rows.append((t, model[t]["accuracy"], m["accuracy"] if m else float("nan"),
+                     f"{p['parsed']}/{p['n']}", combined[t]["accuracy"]))
+    c, mc = results["vqa_combined"]["counting"], results["vqa"]["counting"]
+    return ["## VQA: the model alone, measured answers, and what users get", "",
+            "- model alone: the papers' method (the language model reads the land-cover text in its prompt);",
+            "- measured: the query layer (core.query) over the model's own predicted mask, on the questions it "
+            "parses; open-ended area shares are given as the benchmark's bins;",
+            "- what users get: measured where the question parses, else the model.",
+            "- The benchmark's answers are computed from its masks with the same statistics code, so measured "
+            "answers here mostly test the segmentation; the hand-written paraphrase set is the harder test of "
+            "the parser.", "",
+            *_table(rows, ("question type", "model alone", "measured (parsed only)", "parsed", "what users get")),
+            "", f"Counting RMSE: model alone {_num(mc['rmse'])}, what users get {_num(c['rmse'])} (n={c['n']}).", ""]
 
 
 def _bar(ax: Any, labels: list[str], values: list[float], title: str) -> None:
@@ -138,6 +175,8 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     if "vqa" in results:
         out["vqa overall"] = results["vqa"]["accuracy"]["overall"]["accuracy"]
+        if "vqa_combined" in results:
+            out["vqa users get"] = results["vqa_combined"]["accuracy"]["overall"]["accuracy"]
         out["vqa mc"] = results["vqa"]["multiple_choice"]["accuracy"]
         out["vqa open EM"] = results["vqa"]["open_ended"]["exact_match"]
     if "ground" in results:

@@ -13,6 +13,8 @@ from core.query.vocab import find_classes, normalise
 SHARE_TOLERANCE = 5.0  # percentage points: a stated share within this of the measured one agrees
 _PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%?\s*(?:-|to)\s*(\d+(?:\.\d+)?)\s*%|(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")
 _COUNT = re.compile(r"\b(\d+)\s+([a-z]+)(?:\s+([a-z]+))?")
+_TOTAL = re.compile(r"^\W*(?:in total|in all|altogether|overall|(?:are\s+|is\s+)?(?:in|on|across|within) "
+                    r"(?:the|this) (?:image|scene|area|photo|picture|tile|map|view|whole|entire))\b")
 # A count followed by one of these counts a subset ("3 buildings near the coast"): only a count above the
 # total can contradict it.
 _SUBSET = re.compile(r"^\W*(?:are\s+|is\s+|lie\s+|sit\s+|stand\s+)?(near|next|along|beside|by|in|on|at|around|with|"
@@ -68,17 +70,19 @@ def find_claims(text: str, f: AreaFacts) -> list[Claim]:
     for m in _COUNT.finditer(low):
         if any(c.span[0] <= m.start() < c.span[1] for c in claims):
             continue
-        cls = None
-        for word in (m.group(2), m.group(3)):
+        cls, after = None, m.end()
+        for k in (2, 3):
+            word = m.group(k)
             hits = find_classes(word, f.classes) if word else []
             if hits and hits[0][1] in COUNTABLE:
-                cls = hits[0][1]
+                cls, after = hits[0][1], m.end(k)
                 break
         if cls is None:
             continue
         n, measured = float(m.group(1)), float(f.count(cls))
         span = (m.start(1), m.end(1))
-        subset = _SUBSET.match(low[m.end():m.end() + 40]) is not None
+        tail = low[after:after + 40]
+        subset = _SUBSET.match(tail) is not None and _TOTAL.match(tail) is None
         agrees = n <= measured if subset else n == measured
         claims.append(Claim(text[span[0]:span[1]], cls, "count", (n, n), measured, agrees, span))
     return sorted(claims, key=lambda c: c.span)

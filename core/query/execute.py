@@ -76,7 +76,8 @@ def _choose(ans: MeasuredAnswer, q: Query, choices: list[str]) -> None:
     measured = ans.answer
     ans.answer = choices[idx]
     if exact:
-        ans.sentence = f"{choices[idx]}: {ans.sentence}"
+        if not ans.sentence.lower().startswith(choices[idx].strip().lower()):
+            ans.sentence = f"{choices[idx]}: {ans.sentence}"
     else:
         ans.sentence = f"{choices[idx]} is the nearest choice; none contains the measured {measured}. {ans.sentence}"
 
@@ -164,12 +165,13 @@ def _rank(q: Query, f: AreaFacts) -> MeasuredAnswer:
     top = items[0][1]
     figs = [Figure(f"{c.name} {'objects' if q.by == 'count' else 'share'}", c.count if q.by == "count"
                    else round(100 * c.fraction, 2), "objects" if q.by == "count" else "%",
-                   f"{mass(c.name)} {c.count} objects" if q.by == "count" else
+                   f"{mass(c.name)} {c.count} object{'' if c.count == 1 else 's'}" if q.by == "count" else
                    f"{mass(c.name)} {100 * c.fraction:.1f}%") for _, c in items[:3]]
     word = "most objects" if q.by == "count" else ("largest area" if q.order != "smallest" else "smallest area")
     if q.by == "count" and q.order == "smallest":
         word = "fewest objects"
-    text = f"{mass(top.name).capitalize()} has the {word}{_where(q, f)} ({', '.join(x.text for x in figs)}), {HOW}."
+    has = "have" if _is(top.name) == "are" else "has"
+    text = f"{mass(top.name).capitalize()} {has} the {word}{_where(q, f)} ({', '.join(x.text for x in figs)}), {HOW}."
     return MeasuredAnswer(mass(top.name), text, figs)
 
 
@@ -236,8 +238,12 @@ def _water_types(q: Query, f: AreaFacts) -> MeasuredAnswer:
     order = ["river", "lake", "pond", "sea"]
     found = sorted({k for k, _ in kinds}, key=order.index)
     figs = [Figure(f"{k}s", sum(1 for kk, _ in kinds if kk == k), "objects",
-                   f"{sum(1 for kk, _ in kinds if kk == k)} {k}{'s' if k != 'sea' else ''}") for k in found]
+                   _plural_kind(k, sum(1 for kk, _ in kinds if kk == k))) for k in found]
     joined = found[0] if len(found) == 1 else ", ".join(found[:-1]) + " and " + found[-1]
     return MeasuredAnswer(joined, f"{joined.capitalize()}: {', '.join(x.text for x in figs)}, told apart by shape "
                           "and size (long and narrow: river; over 1 km² at the edge: sea; from 2000 m²: lake; "
                           f"smaller: pond), {HOW}.", figs)
+
+
+def _plural_kind(kind: str, n: int) -> str:
+    return f"{n} {kind}" if n == 1 or kind == "sea" else f"{n} {kind}s"

@@ -97,6 +97,8 @@ def parse_question(question: str, classes: Optional[Sequence[str]] = None) -> Op
     region, span = (placed if placed else (None, None))
     body = t if span is None else t[:span[0]] + " " + t[span[1]:]
     found = find_classes(body, classes)
+    if classes is not None and len(found) < len(find_classes(body)):  # names a class the model lacks: no guess
+        return None
     names = _classes_outside(body, span, found)
     unit = find_unit(t)
 
