@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
     p.add_argument("prompt", help="what to find, e.g. 'the playgrounds'")
     p.add_argument("--out", help="output GeoPackage (default: none, boxes printed)")
+    p.add_argument("--oriented", action="store_true",
+                   help="measured objects: also write their oriented boxes (layer oriented_boxes)")
 
     p = sub.add_parser("caption", help="retrieval-augmented caption of the scene or AOI")
     _engine_args(p)
@@ -167,6 +169,7 @@ def _summary(prov: Any) -> str:
     return "\n".join(lines)
 
 
+_MAX_ROWS = 20  # objects or boxes listed; the rest are counted
 _SOURCE_TEXT = {"measured": "computed from the land-cover segmentation", "model": "written by the language model",
                 "checked": "written by the language model, figures checked against the land-cover map"}
 
@@ -182,6 +185,28 @@ def _answer_lines(r: Any) -> str:
     if r.overruled:
         lines.append(f"   the model said: {r.model_answer}")
     return "\n".join(lines)
+
+
+def _ha_or_m2(m2: float) -> str:
+    return f"{m2:,.0f} m2" if m2 < 1e4 else f"{m2 / 1e4:,.1f} ha"
+
+
+def _ground_lines(r: Any) -> str:
+    """What grounding found: one line per object (measured) or box (model), the rule once, and the source."""
+    if r.source == "measured":
+        rows = [f"  {o.label} {_ha_or_m2(o.area_m2)} {o.position}" for o in r.objects[:_MAX_ROWS]]
+        head = [f"{len(r.objects)} object{'' if len(r.objects) == 1 else 's'} ({r.provenance.crs})"]
+        rule = [f"  rule: {r.objects[0].rule}"] if r.objects else []
+        source = "source: measured (land-cover instances)"
+    else:
+        rows = [f"  {b.label} {b.score:.3f} [{b.x1:.1f}, {b.y1:.1f}, {b.x2:.1f}, {b.y2:.1f}]"
+                for b in r.boxes[:_MAX_ROWS]]
+        head, rule, source = [f"{len(r.boxes)} boxes ({r.provenance.crs})"], [], "source: model"
+    shown = len(r.objects if r.source == "measured" else r.boxes)
+    more = [f"  ... {shown - _MAX_ROWS} more"] if shown > _MAX_ROWS else []
+    warn = [f"  warning: {w}" for w in r.warnings]
+    where = [f"layer: {r.layer_path}"] if r.layer_path else []
+    return "\n".join(head + rows + more + rule + warn + where + [source])
 
 
 def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cancelled: Callable[[], bool]) -> None:
@@ -210,15 +235,14 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
         r = engine.ask(args.raster, args.question, choices=_split(args.choices), **kw)
         _print_result(args, r, f"Q: {r.question}\n{_answer_lines(r)}\n{_summary(r.provenance)}")
     elif args.command == "ground":
-        r = engine.ground(args.raster, args.prompt, out=args.out, **kw)
-        rows = [f"  {b.label} {b.score:.3f} [{b.x1:.1f}, {b.y1:.1f}, {b.x2:.1f}, {b.y2:.1f}]" for b in r.boxes]
-        warn = [f"  warning: {w}" for w in r.warnings]
-        where = f"layer: {r.layer_path}\n" if r.layer_path else ""
-        _print_result(args, r, f"{len(r.boxes)} boxes ({r.provenance.crs})\n" + "\n".join(rows + warn) + "\n"
-                      + where + _summary(r.provenance))
+        r = engine.ground(args.raster, args.prompt, out=args.out, oriented=args.oriented, **kw)
+        _print_result(args, r, _ground_lines(r) + "\n" + _summary(r.provenance))
     elif args.command == "caption":
         r = engine.caption(args.raster, **kw)
-        _print_result(args, r, f"{r.caption}\n{_summary(r.provenance)}")
+        checked = f"\n   source: {r.source} ({_SOURCE_TEXT[r.source]})" + (f"; {r.explanation}" if r.source == "checked"
+                                                                          else "")
+        said = f"\n   the model wrote: {r.model_caption}" if r.overruled else ""
+        _print_result(args, r, f"{r.caption}{checked}{said}\n{_summary(r.provenance)}")
     elif args.command == "classify":
         r = engine.classify(args.raster, labels=_split(args.labels), **kw)
         _print_result(args, r, f"{r.label}\n{_summary(r.provenance)}")

@@ -100,7 +100,7 @@ class FoundObject:
 
     label: str  # land-cover class
     area_m2: float
-    score: float  # share of the object's pixels the segmentation gave this class with (1.0: hard mask)
+    score: float  # always 1.0: taken from the hard (argmax) mask, which keeps no class probability
     rule: str  # why it was selected: "water objects of at least 100 m2, largest first"
     polygon_wkt: str  # the object's outline, simplified and valid
     box: Box  # horizontal box
@@ -122,8 +122,16 @@ class GroundResult:
 
 @dataclass
 class CaptionResult:
+    """A caption written by the language model; ``source`` is ``checked`` when it states figures the
+    land-cover map measures (contradicted ones are replaced, the model's words kept in ``model_caption``)."""
+
     caption: str
     provenance: Provenance
+    source: str = "model"
+    explanation: str = ""  # what was checked
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    model_caption: Optional[str] = None
+    overruled: bool = False
 
 
 @dataclass

@@ -43,6 +43,11 @@ def answer_question(question: str, facts: AreaFacts, choices: Optional[Sequence[
     if choices:
         picked = match_choice(text, list(choices))
         text = list(choices)[picked] if picked is not None else text
+    return check_text(text, facts, gen)
+
+
+def check_text(text: str, facts: AreaFacts, gen: Any = None) -> Answer:
+    """The model's text as an answer: ``model`` when it states no measurable figure, else ``checked``."""
     claims = find_claims(text, facts)
     if not claims:
         return Answer(text, "model", "written by the language model; it states no figure the land-cover map "

@@ -111,7 +111,7 @@ def _count(q: Query, f: AreaFacts) -> MeasuredAnswer:
     objs = [o for o in f.objects(cls) if f.in_region(o, q.region)]
     extra = ""
     if q.near:
-        limit = f.next_to_m()
+        limit = f.near_m() if q.distance == "near" else f.next_to_m()
         objs = [o for o in objs if f.object_distance(o, q.near) <= limit]
         extra = f" within {limit:.0f} m of {mass(q.near)}"
     n = len(objs)

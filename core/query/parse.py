@@ -15,12 +15,13 @@ from core.query.vocab import find_classes, find_unit, normalise
 COUNTABLE = ("building", "road", "playground")
 # Questions the measurement cannot answer even when they name a class.
 _OPEN = re.compile(
-    r"\b(why|describe|description|explain|could be|should|recommend|suggest|improve|need|needs|plan|"
-    r"planning|history|since|changed|change|changes|trend|future|predict|used for|use for|purpose|cause|"
-    r"caused|healthy|health|quality|polluted|pollution|flood|flooding|risk|safe|age|old|new|built in|"
-    r"owner|owns|worth|price|cost|summary|summarise|summarize|caption|tell me about|what is happening|"
-    r"condition|damaged|damage|type of crop|which crop|what crop|species|depth|deep|height|tall|"
-    r"how old|when|year|years|season|last|ago|before|after|compared to 20|since 20|between 20)\b")
+    r"\b(why|describe|description|explain|could be|should|recommend|suggest|improve|renovation|history|since|"
+    r"changed|change|changes|trend|future|predict|used for|use for|purpose|cause|caused|healthy|health|"
+    r"quality|polluted|pollution|flooded|age|how old|built in|owner|owns|worth|price|cost|summary|summarise|"
+    r"summarize|caption|tell me about|what is happening|condition|damaged|damage|type of crop|which crop|"
+    r"what crop|species|depth|deep|height|tall|when|year|years|season|ago|compared to 20|since 20|between 20|"
+    r"population|people|residents|live|lives|elevation|traffic|date)\b")
+_CLAUSES = re.compile(r"(?<=[.:;!?])\s+|\s+-\s+")
 _HOW_MANY = re.compile(r"\b(how many|number of|count of|count the|count|how much of the .*? objects|tally)\b")
 _SHARE = re.compile(r"\b(percentage|percent|per cent|proportion|fraction|share|ratio|coverage|how much of|"
                     r"what part of|how much|cover|covers|covered|covering|occup(y|ies|ied)|taken up|takes up|"
@@ -86,10 +87,21 @@ def _classes_outside(text: str, span: Optional[tuple[int, int]], found: list[tup
 def parse_question(question: str, classes: Optional[Sequence[str]] = None) -> Optional[Query]:
     """The query a question asks, or None when the measurement cannot answer it or the wording is unclear.
 
+    Context before the question ("I'm writing a flood report: what share is water?") is set aside: the last
+    clause is parsed alone when the whole does not parse and the earlier clauses ask nothing themselves.
+
     Args:
         question: as the user typed it.
         classes: the model's land-cover classes (a question about another class gets None).
     """
+    q = _parse(question, classes)
+    clauses = [c for c in _CLAUSES.split(question.strip()) if c.strip()]
+    if q is None and len(clauses) > 1 and not any("?" in c for c in clauses[:-1]):
+        return _parse(clauses[-1], classes)
+    return q
+
+
+def _parse(question: str, classes: Optional[Sequence[str]]) -> Optional[Query]:
     t = normalise(question)
     if not t or _OPEN.search(t):
         return None
@@ -179,7 +191,8 @@ def _count(body: str, count: re.Match, found: list[tuple[int, str, str]], names:
     if not rest:
         return Query("count", [target], region=region)  # type: ignore[arg-type]
     if len(rest) == 1 and (_NEXT_TO.search(body) or _NEAR.search(body)):
-        return Query("count", [target], region=region, near=rest[0])  # type: ignore[arg-type]
+        distance = "near" if _NEAR.search(body) and not _NEXT_TO.search(body) else "next_to"
+        return Query("count", [target], region=region, near=rest[0], distance=distance)  # type: ignore[arg-type]
     return None
 
 

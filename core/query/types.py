@@ -51,7 +51,7 @@ class Query:
         by: compare/rank by 'area' or 'count'.
         order: compare: 'more' | 'less'; rank: 'largest' | 'smallest'; where: 'largest' for the largest object.
         near: count: only objects within "next to" distance of this class ('' for all).
-        distance: adjacent: 'next_to' (touching, a few metres) or 'near' (tens of metres).
+        distance: adjacent, and count with ``near``: 'next_to' (touching, a few metres) or 'near' (tens of metres).
     """
 
     kind: str
