@@ -270,11 +270,15 @@ class Engine:
         area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "captioning")
         t0 = time.perf_counter()
         out = self._generate(image, "caption", "", stats, retrieved, None, on_text, cancelled)
+        from core.query.answer import check_text
+
+        got = check_text(out.text.strip(), self._facts(area))
         timings["caption"] = time.perf_counter() - t0
         prov = self._provenance(area, stats, tiles, timings)
         prov.retrieved, prov.prompt = retrieved, out.prompt
         report(1.0, "done")
-        return CaptionResult(out.text.strip(), prov)
+        return CaptionResult(got.answer, prov, source=got.source, explanation=got.explanation, figures=got.figures,
+                             model_caption=got.model_answer, overruled=got.overruled)
 
     def classify(self, raster: str, labels: Optional[Sequence[str]] = None, aoi: AOILike = None,
                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> ClassifyResult:
@@ -301,9 +305,16 @@ class Engine:
         return ClassifyResult(max(scores, key=scores.__getitem__), scores, prov)
 
     def ground(self, raster: str, prompt: str, aoi: AOILike = None, out: Optional[str] = None,
-               progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> GroundResult:
-        """Find the objects a phrase describes; boxes in the raster CRS, merged across tiles."""
-        from core.grounding import ground_area
+               progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
+               oriented: bool = False) -> GroundResult:
+        """Find the objects a phrase describes, in the raster CRS.
+
+        A phrase naming a land-cover class ("the 3 largest lakes in the north") is measured: the class's
+        objects (connected components of the segmentation) are selected and outlined as polygons
+        (``source="measured"``; ``oriented`` also writes their minimum rotated rectangles to ``out``).
+        Any other phrase ("the cars") is the language model's boxes, window by window (``source="model"``).
+        """
+        from core.instances.phrase import parse_phrase
 
         if not prompt or not prompt.strip():
             raise InputError("Say what to find, e.g. 'the playgrounds'.")
@@ -311,6 +322,25 @@ class Engine:
             raise InputError(f"The output folder {Path(out).parent} does not exist.")
         report = progress or no_progress
         area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        query = parse_phrase(prompt, self.classes)
+        if query is not None:
+            from core.instances.ground import ground_instances
+            from core.instances.polygons import write_objects_gpkg
+
+            t0 = time.perf_counter()
+            mask_path, _, _ = self._segment_area(area, None, no_progress, cancelled)
+            found = ground_instances(mask_path, self.classes, query, area, self.config.min_object_m2,
+                                     SubProgress(report, 0.7, 0.97), cancelled)
+            layer = write_objects_gpkg(out, found.objects, area.info.crs, prompt=prompt.strip(), source=area.info.path,
+                                       model=self.loaded.model_id, oriented=oriented) if out else None
+            timings["instances"] = time.perf_counter() - t0
+            prov = self._provenance(area, stats, tiles, timings)
+            prov.notes += [n for n in found.notes if n not in prov.notes]
+            report(1.0, "done")
+            return GroundResult(prompt.strip(), [o.box for o in found.objects], layer, found.warnings, prov,
+                                source="measured", query=query.to_dict(), objects=found.objects)
+        from core.grounding import ground_area
+
         t0 = time.perf_counter()
         boxes, warnings, windows = ground_area(self, area, prompt.strip(), stats, SubProgress(report, 0.7, 0.97),
                                                cancelled)
@@ -323,7 +353,7 @@ class Engine:
                                      model=self.loaded.model_id)
         prov = self._provenance(area, stats, tiles + windows, timings)
         report(1.0, "done")
-        return GroundResult(prompt.strip(), boxes, layer, warnings, prov)
+        return GroundResult(prompt.strip(), boxes, layer, warnings, prov, source="model")
 
 
 def build_semantic_db(texts_jsonl: str, out_dir: str, config: EngineConfig, index_type: str = "flat",

@@ -160,7 +160,8 @@ class ChatDock(QgsDockWidget):
             self.exportRequested.emit(path)
 
     def _save_boxes(self, turn_id: int) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save boxes", "earthask_boxes.gpkg", "GeoPackage (*.gpkg)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save what was found", "earthask_found.gpkg",
+                                              "GeoPackage (*.gpkg)")
         if path:
             self.saveBoxesRequested.emit(turn_id, path)
 

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Optional
 
-from qgis.core import (
-    Qgis,
-    QgsApplication,
-    QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
-    QgsGeometry,
-    QgsProject,
-    QgsRasterLayer,
-    QgsRectangle,
-)
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsRectangle
 
 from core.errors import InputError
 from core.results import to_dict
@@ -26,8 +15,11 @@ from core.results import to_dict
 from . import layers
 from .chat_dock import ChatDock, ChatRequest
 from .conversation import CANCELLED, DONE, FAILED, Conversation, Turn, answer_text, format_area, provenance_lines
+from .engine_calls import TurnInput, engine_call
 from .engine_client import ENGINES, EngineHolder
-from .intent import ASK, CAPTION, CLASSIFY, GROUND, SEGMENT, Intent, parse_intent
+from .evidence import has_found
+from .found_layers import found_layers
+from .intent import GROUND, SEGMENT, Intent, parse_intent
 from .map_tools import BoxMapTool
 from .settings import PluginSettings
 from .targets import (
@@ -42,33 +34,7 @@ from .targets import (
     view_target,
 )
 from .tasks import EngineTask
-
-
-@dataclass
-class TurnInput:
-    """What a turn ran on, kept so that its buttons can act on the same area."""
-
-    layer_id: str
-    source: str
-    crs: QgsCoordinateReferenceSystem
-    aoi: Any  # list[float] or WKT, raster CRS
-    query: str
-
-
-def engine_call(intent: Intent, source: str, aoi: Any, out_dir: str) -> tuple[str, dict[str, Any]]:
-    """The engine method and keyword arguments for an intent (all picklable: they go to the engine process)."""
-    common: dict[str, Any] = {"raster": source, "aoi": aoi}
-    if intent.kind == ASK:
-        return "ask", {**common, "question": intent.query, "choices": list(intent.choices or []) or None}
-    if intent.kind == GROUND:
-        return "ground", {**common, "prompt": intent.query}
-    if intent.kind == CAPTION:
-        return "caption", common
-    if intent.kind == CLASSIFY:
-        return "classify", {**common, "labels": list(intent.choices or []) or None}
-    if intent.kind == SEGMENT:
-        return "segment", {**common, "out": os.path.join(out_dir, f"landcover_{uuid.uuid4().hex[:12]}.tif")}
-    raise InputError(f"Unknown command kind {intent.kind}.")
+from .zoom import aoi_extent, union_extent, zoom_canvas_to
 
 
 class ChatController:
@@ -83,7 +49,7 @@ class ChatController:
         self.conversation = Conversation()
         self.task: Optional[EngineTask] = None
         self.inputs: dict[int, TurnInput] = {}
-        self.box_layers: dict[int, Any] = {}
+        self.box_layers: dict[int, list[str]] = {}  # turn id -> ids of the layers of what it found
         self.out_dir = tempfile.mkdtemp(prefix="earthask_")
         self._connections: list[tuple[Any, Callable]] = []
         self._alive = True
@@ -203,7 +169,7 @@ class ChatController:
         turn.status = DONE
         if not self._end(turn):
             return
-        if turn.kind == GROUND and result.boxes:
+        if turn.kind == GROUND and has_found(turn.result):
             self.add_boxes(turn.id)
             self.zoom_to(turn.id)
         elif turn.kind == GROUND:
@@ -248,55 +214,52 @@ class ChatController:
         layer = layers.segmentation_layer(result.mask_path, result.classes, f"Land cover ({turn.raster})", areas)
         layers.add_to_project(layer)
 
-    def _boxes_layer(self, turn_id: int) -> Any:
+    def _found_layers(self, turn_id: int) -> list[Any]:
         turn = self.conversation.get(turn_id)
         result = turn.result_obj if turn else None
         if result is None or turn.kind != GROUND:
             raise InputError("This answer has no boxes.")
         src = self.inputs[turn_id]
-        return layers.boxes_layer(
-            result.boxes, src.crs, QgsProject.instance().crs(), result.prompt, src.source,
-            result.provenance.model_id, f"{result.prompt} ({turn.raster})")
+        return found_layers(result, src.crs, QgsProject.instance().crs(), src.source,
+                            PluginSettings.load().oriented_boxes)
 
     def add_boxes(self, turn_id: int) -> Any:
-        """Add a ground turn's boxes as a memory layer in the project CRS; returns the layer."""
+        """Add what a ground turn found (measured polygons, or the model's boxes); returns the first layer."""
         try:
-            layer = self._boxes_layer(turn_id)
+            found = self._found_layers(turn_id)
         except InputError as exc:
             self.message(str(exc))
             return None
-        layers.add_to_project(layer)
-        self.box_layers[turn_id] = layer
-        return layer
+        for layer in reversed(found):  # the first ends on top
+            layers.add_to_project(layer)
+        self.box_layers[turn_id] = [layer.id() for layer in found]
+        return found[0]
+
+    def _live_layers(self, turn_id: int) -> list[Any]:
+        """The layers a turn added that are still in the project (a removed layer is gone for good)."""
+        project = QgsProject.instance()
+        return [lyr for lyr in map(project.mapLayer, self.box_layers.get(turn_id, [])) if lyr is not None]
 
     def zoom_to(self, turn_id: int) -> None:
-        """Zoom to a turn's boxes, or to the area it was about."""
-        layer = self.box_layers.get(turn_id)
+        """Zoom to the union of what a turn found (no closer than 1:5000), or to the area it was about."""
         src = self.inputs.get(turn_id)
         if src is None:
             return
         dest = self.canvas.mapSettings().destinationCrs()
-        if layer is not None and QgsProject.instance().mapLayer(layer.id()) is not None and layer.featureCount():
-            transform = QgsCoordinateTransform(layer.crs(), dest, QgsProject.instance())
-            rect = transform.transformBoundingBox(layer.extent())
-        else:
-            geom = QgsGeometry.fromWkt(src.aoi) if isinstance(src.aoi, str) else QgsGeometry.fromRect(
-                QgsRectangle(*src.aoi))
-            rect = QgsCoordinateTransform(src.crs, dest, QgsProject.instance()).transformBoundingBox(
-                geom.boundingBox())
-        rect.scale(1.2)
-        self.canvas.setExtent(rect)
-        self.canvas.refresh()
+        rect = union_extent(self._live_layers(turn_id), dest)
+        if rect.isNull():
+            rect = aoi_extent(src.aoi, src.crs, dest)
+        zoom_canvas_to(self.canvas, rect)
 
     def save_boxes(self, turn_id: int, path: str) -> Optional[str]:
-        """Save a turn's boxes to a GeoPackage; returns the path written."""
+        """Save what a turn found (its first layer: objects or boxes) to a GeoPackage; returns the path written."""
         try:
-            layer = self.box_layers.get(turn_id) or self._boxes_layer(turn_id)
+            layer = (self._live_layers(turn_id) or self._found_layers(turn_id))[0]
             written = layers.save_as_geopackage(layer, path)
         except InputError as exc:
             self.message(str(exc))
             return None
-        self.message(f"Saved the boxes to {written}.", Qgis.MessageLevel.Success, 5)
+        self.message(f"Saved {layer.name()} to {written}.", Qgis.MessageLevel.Success, 5)
         return written
 
     def export(self, path: str) -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .evidence import explanation_text, figure_lines, found_summary, source_line
+
 PENDING, DONE, FAILED, CANCELLED = "pending", "done", "failed", "cancelled"
 
 
@@ -48,10 +50,7 @@ def answer_text(kind: str, result: dict[str, Any]) -> str:
         score = scores.get(result.get("label"), None)
         return f"{result.get('label', '')}" + (f" ({score:.2f})" if isinstance(score, (int, float)) else "")
     if kind == "ground":
-        boxes = result.get("boxes") or []
-        labels = sorted({b.get("label", "") for b in boxes if b.get("label")})
-        found = f"Found {len(boxes)} box{'es' if len(boxes) != 1 else ''}"
-        return found + (f": {', '.join(labels)}" if labels else "") + f" for \u201c{result.get('prompt', '')}\u201d."
+        return found_summary(result)
     if kind == "segment":
         return f"Segmented into {len(result.get('classes') or [])} classes."
     return ""
@@ -131,6 +130,16 @@ class Conversation:
             else:
                 out.append(f"*{t.status}*")
             out.append("")
+            source = source_line(t.result or {}) if t.status == DONE else ""
+            explanation = explanation_text(t.result or {}) if t.status == DONE else ""
+            if explanation:
+                out.extend([explanation, ""])
+            if source:
+                out.append(f"*{source}.*")
+                out.append("")
+                figures = figure_lines(t.result or {})
+                if figures:
+                    out.extend([*(f"- {line}" for line in figures), ""])
             prov = (t.result or {}).get("provenance")
             lines = provenance_lines(prov)
             if lines:

@@ -26,6 +26,7 @@ class PluginSettings:
     semantic_db: str = ""  # faiss database directory; "" -> the model's default
     max_new_tokens: int = 96  # longest generated answer, in tokens
     python: str = ""  # interpreter for the engine process; "" -> the one QGIS runs on
+    oriented_boxes: bool = False  # "find" also adds the measured objects' minimum rotated rectangles as a layer
 
     def validated(self) -> PluginSettings:
         """A copy with out-of-range values replaced by sensible ones."""
@@ -40,6 +41,7 @@ class PluginSettings:
             semantic_db=self.semantic_db.strip(),
             max_new_tokens=min(max(1, int(self.max_new_tokens)), 1024),
             python=self.python.strip(),
+            oriented_boxes=bool(self.oriented_boxes),
         )
 
     def to_engine_config(self) -> EngineConfig:
@@ -59,7 +61,10 @@ class PluginSettings:
             default = f.default
             raw = q.value(PREFIX + f.name, default)
             try:
-                values[f.name] = type(default)(raw) if raw is not None else default
+                if isinstance(default, bool):  # QgsSettings may hand back "true"/"false" strings
+                    values[f.name] = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("true", "1", "yes")
+                else:
+                    values[f.name] = type(default)(raw) if raw is not None else default
             except (TypeError, ValueError):
                 values[f.name] = default
         return cls(**values).validated()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from qgis.PyQt.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -76,6 +77,10 @@ class SettingsDialog(QDialog):
         self.python_edit.setPlaceholderText("automatic: the Python QGIS runs on")
         self.python_edit.setToolTip("The Python interpreter (with torch installed) that runs the engine process")
         form.addRow("Python for the engine", self.python_edit)
+        self.oriented_check = QCheckBox("Also add the objects' oriented boxes")
+        self.oriented_check.setToolTip("When \"find\" measures objects from the land-cover map, add their minimum "
+                                       "rotated rectangles as a second layer")
+        form.addRow("Find", self.oriented_check)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
             | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -96,6 +101,7 @@ class SettingsDialog(QDialog):
         self.db_edit.setText(s.semantic_db)
         self.tokens_spin.setValue(s.max_new_tokens)
         self.python_edit.setText(s.python)
+        self.oriented_check.setChecked(s.oriented_boxes)
 
     def values(self) -> PluginSettings:
         """The settings shown now (validated)."""
@@ -104,4 +110,5 @@ class SettingsDialog(QDialog):
             backend=self.backend_combo.currentText(), tile=self.tile_spin.value(),
             overlap=self.overlap_spin.value(), semantic_db=self.db_edit.text(),
             max_new_tokens=self.tokens_spin.value(), python=self.python_edit.text(),
+            oriented_boxes=self.oriented_check.isChecked(),
         ).validated()

@@ -8,8 +8,9 @@ Run inside QGIS (under Xvfb here), with the plugin installed from the zip:
     EARTHASK_RASTER=resources/demo/sentinel2_demo.tif EARTHASK_MODEL=tiny \
     xvfb-run -a -s "-screen 0 1600x1000x24" qgis --nologo --noversioncheck --code scripts/qgis_screenshot.py
 
-It loads the raster, starts the plugin, asks a question about the view, draws a box, grounds an object in it
-and adds the box's land cover as a styled layer, then saves ``$EARTHASK_SHOT`` and quits. ``EARTHASK_MODEL``
+It loads the raster, starts the plugin, asks a question about the view and finds what ``$EARTHASK_FIND`` names
+(with ``EARTHASK_BOX=1``: draws a box, grounds in it and adds the box's land cover as a styled layer), then saves
+``$EARTHASK_SHOT`` and quits. ``EARTHASK_MODEL``
 is the model setting (tiny, default or a checkpoint directory). Progress goes to stdout (``EARTHASK:`` lines).
 """
 
@@ -30,8 +31,9 @@ from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.utils import iface, loadPlugin, plugins, startPlugin
 
 SHOT = os.environ.get("EARTHASK_SHOT", "screenshot.png")
-QUESTION = os.environ.get("EARTHASK_QUESTION", "How much of this area is water, and where is it?")
-FIND = os.environ.get("EARTHASK_FIND", "find all buildings")
+QUESTION = os.environ.get("EARTHASK_QUESTION", "How much of this scene is water?")
+FIND = os.environ.get("EARTHASK_FIND", "find the water bodies")
+BOX = os.environ.get("EARTHASK_BOX", "0") == "1"  # ask the find question about a drawn box, not the view
 
 
 def say(text: str) -> None:
@@ -64,7 +66,8 @@ def setup():
 def run() -> None:
     plugin, layer = setup()
     controller, dock = plugin.controller, plugin.dock
-    steps = ["ask", "wait", "box", "wait", "landcover", "wait", "shot"]
+    steps = ["ask", "wait", "box", "wait", "landcover", "wait", "shot"] if BOX else ["ask", "wait", "find", "wait",
+                                                                                     "shot"]
     state = {"t0": time.time()}
 
     def tick() -> None:
@@ -90,11 +93,16 @@ def run() -> None:
             dock.input.setText(FIND)
             dock.submit()
             say(f"drew a box and asked: {FIND}")
+        elif step == "find":
+            dock.input.setText(FIND)
+            dock.submit()
+            say(f"asked: {FIND}")
         elif step == "landcover":
             dock.turn_widgets[controller.conversation.turns[-1].id].segmentation_button.click()
             say("asked for the land cover of the box")
         elif step == "shot":
-            iface.mapCanvas().setExtent(layer.extent())  # the whole scene, not the last result's zoom
+            if BOX:
+                iface.mapCanvas().setExtent(layer.extent())  # the whole scene, not the last result's zoom
             QgsApplication.processEvents()
             iface.mapCanvas().refreshAllLayers()
             QTimer.singleShot(3000, finish)

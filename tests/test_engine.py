@@ -106,7 +106,8 @@ def test_aoi_in_another_crs_limits_the_analysed_window(engine: Engine, scene: st
 def test_ground_writes_a_geopackage_in_the_raster_crs(engine: Engine, tmp_path) -> None:
     scene = make_raster(tmp_path / "wgs84.tif", width=80, height=70, crs=GEO_CRS, transform=GEO_TRANSFORM)
     out = tmp_path / "boxes.gpkg"
-    result = engine.ground(scene, "the playgrounds", out=str(out))
+    result = engine.ground(scene, "the cars", out=str(out))  # no land-cover class: the model's boxes
+    assert result.source == "model" and result.query is None and result.objects == []
     boxes, attrs, crs = read_boxes_gpkg(out)
     assert crs == GEO_CRS and len(boxes) == len(result.boxes)
     with rasterio.open(scene) as src:
@@ -114,7 +115,7 @@ def test_ground_writes_a_geopackage_in_the_raster_crs(engine: Engine, tmp_path) 
     for box in result.boxes:  # boxes lie inside the scene, in its CRS
         assert b.left - 1e-9 <= box.x1 <= box.x2 <= b.right + 1e-9
         assert b.bottom - 1e-9 <= box.y1 <= box.y2 <= b.top + 1e-9
-    assert all(a["prompt"] == "the playgrounds" for a in attrs)
+    assert all(a["prompt"] == "the cars" for a in attrs)
 
 
 def test_classify_scores_are_a_distribution_over_the_labels(engine: Engine, scene: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from core.eval import metrics as M
-from core.eval.measured import MeasuredAnswers
+from core.eval.measured import MeasuredAnswers, MeasuredGrounding
 from core.eval.report import METRIC_NOTES
 
 TASKS = ("seg", "vqa", "ground", "caption", "classify")
@@ -151,6 +151,9 @@ def evaluate(model: Any, manifest: Any, opts: EvalOptions) -> tuple[dict[str, An
             firsts.append(box)
         results["ground"] = {"precision@0.5": sum(i >= 0.5 for i in best_ious) / len(best_ious),
                              "mean_iou": float(np.mean(best_ious)), "no_box": no_box, "n": len(best_ious)}
+        results["ground_measured"] = _score_instances(outputs["ground"], best_ious,
+                                                      MeasuredGrounding(manifest, masks.of, manifest.classes),
+                                                      predictions)
     if "caption" in outputs and outputs["caption"]:
         hyps = [text for _, _, text in outputs["caption"]]
         refs = [s["references"] for _, s, _ in outputs["caption"]]
@@ -203,6 +206,36 @@ def vqa_correct(text: str, answer: str, choices: Optional[list[str]], match_choi
         said = choices[idx] if idx is not None else None
         return said is not None and M.exact_match(said, answer), said
     return M.exact_match(text, answer), text
+
+
+def _score_instances(outputs: list[tuple[Any, dict[str, Any], str]], model_ious: list[float],
+                     grounding: MeasuredGrounding, predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Precision@0.5 of the instance path (phrases naming a class), the model on the same phrases, and what
+    users get (instances where the phrase parses, else the model)."""
+    rows = {p["id"]: p for p in predictions if p["task"] == "ground"}
+    inst, model_same, users = [], [], []
+    for (rec, _, _), model_iou in zip(outputs, model_ious):
+        box, query = grounding.first_box(rec.expression, rec.image)
+        row = rows[rec.id]
+        row["query"] = query.to_dict() if query is not None else None
+        row["measured_box"] = box
+        if query is None:
+            users.append(model_iou)
+            continue
+        iou = max(M.box_iou(box, t) for t in rec.boxes) if box is not None else 0.0
+        row["measured_iou"] = iou
+        inst.append(iou)
+        model_same.append(model_iou)
+        users.append(iou)
+
+    def p50(ious: list[float]) -> float:
+        return sum(i >= 0.5 for i in ious) / len(ious) if ious else float("nan")
+
+    return {"instances": {"precision@0.5": p50(inst), "mean_iou": float(np.mean(inst)) if inst else float("nan"),
+                          "n": len(inst)},
+            "model_on_same": {"precision@0.5": p50(model_same), "n": len(model_same)},
+            "users_get": {"precision@0.5": p50(users), "n": len(users)},
+            "parsed": {"parsed": len(inst), "n": len(outputs), "rate": len(inst) / len(outputs)}}
 
 
 def _score_measured(outputs: list[tuple[Any, dict[str, Any], str]], measured: MeasuredAnswers, match_choice: Any,

@@ -80,3 +80,38 @@ def paraphrase_scores(folder: str | Path, classes: Sequence[str]) -> dict[str, A
         out[name] = {"accuracy": hits / len(rows), "n": len(rows), "parsed": parsed, "expected_null": nulls,
                      "guessed_on_null": guessed}
     return out
+
+
+class MeasuredGrounding:
+    """Grounding from instances on the benchmark: the phrase's class objects in the model's predicted mask."""
+
+    def __init__(self, manifest: Any, predicted: Callable[[str], np.ndarray], classes: Sequence[str]) -> None:
+        self.manifest, self.predicted, self.classes = manifest, predicted, list(classes)
+
+    def first_box(self, phrase: str, image_rel: str) -> tuple[Optional[list[float]], Any]:
+        """(the first selected object's pixel box [x1, y1, x2, y2], the parsed phrase), or (None, None)
+        when the phrase names no class; the box is None when nothing was selected."""
+        import rasterio
+
+        from core.analysis import locate
+        from core.instances.colour import object_colours
+        from core.instances.components import MaskGrid, default_min_area_m2, find_objects
+        from core.instances.phrase import parse_phrase
+        from core.instances.select import select_objects
+
+        q = parse_phrase(phrase, self.classes)
+        if q is None:
+            return None, None
+        path = str(Path(self.manifest.path(image_rel)))
+        with rasterio.open(path) as src:
+            transform, crs = tuple(src.transform)[:6], src.crs
+        grid = MaskGrid(self.predicted(image_rel), transform, crs)  # type: ignore[arg-type]
+        found = find_objects(grid, self.classes, q.cls, default_min_area_m2(grid))
+        colours = None
+        if q.colour:
+            area = locate(path, None)
+            colours = lambda objs: object_colours(area, grid, found, objs)  # noqa: E731
+        sel = select_objects(found, grid, q, self.classes, colours)
+        if not sel.objects:
+            return None, q
+        return [float(v) for v in sel.objects[0].box], q

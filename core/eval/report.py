@@ -76,6 +76,20 @@ def to_markdown(results: dict[str, Any]) -> str:
             ("precision@0.5", g["precision@0.5"], f"n={g['n']}"), ("mean IoU", g["mean_iou"], ""),
             ("no box parsed", g["no_box"], ""),
         ], ("metric", "value", "notes")), ""]
+    if "ground_measured" in results:
+        g, gm = results["ground"], results["ground_measured"]
+        lines += ["### Grounding: the model's boxes and land-cover instances", "",
+                  "Instances: the phrase's class objects (connected components of the model's predicted mask), "
+                  "filtered as the phrase says (core.instances); the first selected object's box is scored.", "",
+                  *_table([
+                      ("model path (all phrases)", g["precision@0.5"], g["n"]),
+                      ("model path, on the phrases that name a class", gm["model_on_same"]["precision@0.5"],
+                       gm["model_on_same"]["n"]),
+                      ("instance path, on the phrases that name a class", gm["instances"]["precision@0.5"],
+                       gm["instances"]["n"]),
+                      ("what users get (instances where the phrase names a class, else the model)",
+                       gm["users_get"]["precision@0.5"], gm["users_get"]["n"]),
+                  ], ("path", "precision@0.5", "n")), ""]
     if "paraphrases" in results:
         lines += ["## Hand-written paraphrase sets: parse accuracy", "",
                   "Questions and grounding phrases written by hand the way analysts type (tests/fixtures/"
@@ -115,7 +129,7 @@ def _three_rows(results: dict[str, Any]) -> list[str]:
         m = measured.get(t)
         p = parsed.get(t, {"parsed": 0, "n": 0, "rate": float("nan")})
         rows.append((t, model[t]["accuracy"], m["accuracy"] if m else float("nan"),
-                     f"{p['parsed']}/{p['n']}", combined[t]["accuracy"]))
+                     f"{p['parsed']}/{p['n']}" if t != "mean" else "", combined[t]["accuracy"]))
     c, mc = results["vqa_combined"]["counting"], results["vqa"]["counting"]
     return ["## VQA: the model alone, measured answers, and what users get", "",
             "- model alone: the papers' method (the language model reads the land-cover text in its prompt);",
@@ -181,6 +195,8 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
         out["vqa open EM"] = results["vqa"]["open_ended"]["exact_match"]
     if "ground" in results:
         out["ground P@0.5"] = results["ground"]["precision@0.5"]
+        if "ground_measured" in results:
+            out["ground users get"] = results["ground_measured"]["users_get"]["precision@0.5"]
     if "caption" in results:
         out.update({f"caption {k}": results["caption"][k] for k in ("bleu1", "rouge1", "meteor")})
     if "classify" in results:

@@ -26,6 +26,8 @@ from qgis.core import (
 from core.results import to_dict
 
 from ..conversation import format_area
+from ..evidence import MEASURED, explanation_text, figure_lines, found_summary, source_line
+from ..found_layers import found_fields, object_feature, object_geometry, oriented_box_geometry
 from ..layers import BOX_FIELDS, apply_class_palette, field
 from .base import EngineAlgorithm, source_type
 
@@ -85,8 +87,8 @@ class SegmentAlgorithm(EngineAlgorithm):
 class AskAlgorithm(EngineAlgorithm):
     """A question about a raster (or an extent of it); the answer is an output string."""
 
-    RASTER, QUESTION, CHOICES, EXTENT, OUTPUT_JSON, ANSWER = (
-        "RASTER", "QUESTION", "CHOICES", "EXTENT", "OUTPUT_JSON", "ANSWER")
+    RASTER, QUESTION, CHOICES, EXTENT, OUTPUT_JSON, ANSWER, SOURCE = (
+        "RASTER", "QUESTION", "CHOICES", "EXTENT", "OUTPUT_JSON", "ANSWER", "SOURCE")
 
     def name(self) -> str:
         return "ask"
@@ -96,13 +98,16 @@ class AskAlgorithm(EngineAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Answers a question about the raster, guided by its land-cover segmentation and by descriptions "
-                "retrieved from the semantic database. Optionally writes the answer with its provenance "
-                "(class areas, retrieved descriptions, tiles, device, timings) as JSON.")
+                "retrieved from the semantic database. Questions about class shares, areas, counts and positions are "
+                "measured from the land-cover map; other answers are the model's, checked against the map where "
+                "they state figures. The SOURCE output says which (measured, model or checked). Optionally writes "
+                "the answer with its provenance (figures, class areas, retrieved descriptions, tiles, device, "
+                "timings) as JSON.")
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
         self.addParameter(QgsProcessingParameterString(self.QUESTION, "Question"))
-        self.addParameter(QgsProcessingParameterString(self.CHOICES, "Choices (comma separated, optional)",
+        self.addParameter(QgsProcessingParameterString(self.CHOICES, "Choices (comma separated)",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent (empty: the whole raster)",
                                                        optional=True))
@@ -111,6 +116,7 @@ class AskAlgorithm(EngineAlgorithm):
             self.OUTPUT_JSON, "Answer with provenance (JSON)", "JSON files (*.json)", optional=True,
             createByDefault=False))
         self.addOutput(QgsProcessingOutputString(self.ANSWER, "Answer"))
+        self.addOutput(QgsProcessingOutputString(self.SOURCE, "Where the answer comes from (measured, model, checked)"))
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         raster = self.raster(parameters, self.RASTER, context)
@@ -121,7 +127,11 @@ class AskAlgorithm(EngineAlgorithm):
         result = self.run_engine(parameters, context, feedback, "ask", raster=raster.source(), question=question,
                                  choices=choices, aoi=aoi)
         feedback.pushInfo(f"Answer: {result.answer}")
-        outputs = {self.ANSWER: result.answer}
+        data = to_dict(result)
+        for line in [explanation_text(data), source_line(data), *figure_lines(data)]:
+            if line:
+                feedback.pushInfo(line)
+        outputs = {self.ANSWER: result.answer, self.SOURCE: result.source}
         path = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         if path:
             with open(path, "w", encoding="utf-8") as f:
@@ -131,9 +141,9 @@ class AskAlgorithm(EngineAlgorithm):
 
 
 class GroundAlgorithm(EngineAlgorithm):
-    """Find objects described in words; boxes as polygons in the raster's CRS."""
+    """Find objects described in words: measured outlines of a land-cover class, or the model's boxes."""
 
-    RASTER, PROMPT, EXTENT, OUTPUT = "RASTER", "PROMPT", "EXTENT", "OUTPUT"
+    RASTER, PROMPT, EXTENT, OUTPUT, ORIENTED, SOURCE = "RASTER", "PROMPT", "EXTENT", "OUTPUT", "ORIENTED", "SOURCE"
 
     def name(self) -> str:
         return "ground"
@@ -142,9 +152,11 @@ class GroundAlgorithm(EngineAlgorithm):
         return "Find objects (visual grounding)"
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return ("Finds the objects described by the prompt (for example 'playgrounds' or 'the largest pond') and "
-                "writes their boxes as polygons in the raster's CRS with label, score, prompt, source raster, "
-                "model and creation time.")
+        return ("Finds the objects described by the prompt (for example 'water bodies' or 'the largest pond'). "
+                "When the prompt names a land-cover class the objects are measured from the land-cover map and "
+                "written as polygons in the raster's CRS with label, area_m2, area_ha, position, rule (why each "
+                "was selected) and score; the optional second output holds their oriented boxes. Otherwise the "
+                "language model's boxes are written, with label, score, prompt, source raster, model and time.")
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
@@ -152,7 +164,12 @@ class GroundAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent (empty: the whole raster)",
                                                        optional=True))
         self.add_model_parameter()
-        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Boxes", source_type("VectorPolygon")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Found objects (measured polygons, or the model's boxes)", source_type("VectorPolygon")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.ORIENTED, "Oriented boxes of the measured objects", source_type("VectorPolygon"), optional=True,
+            createByDefault=False))
+        self.addOutput(QgsProcessingOutputString(self.SOURCE, "Where the objects come from (measured, model)"))
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         raster = self.raster(parameters, self.RASTER, context)
@@ -162,6 +179,22 @@ class GroundAlgorithm(EngineAlgorithm):
                                  aoi=aoi)
         for warning in result.warnings:
             feedback.pushWarning(warning)
+        data = to_dict(result)
+        feedback.pushInfo(f"{source_line(data)}. {found_summary(data)}")
+        outputs: dict[str, Any] = {self.SOURCE: result.source}
+        if result.source == MEASURED:
+            fields = found_fields()
+            for key, make in ((self.OUTPUT, object_geometry), (self.ORIENTED, oriented_box_geometry)):
+                sink, dest = self.parameterAsSink(parameters, key, context, fields, Qgis.WkbType.MultiPolygon,
+                                                  raster.crs())
+                if sink is None:  # the optional oriented boxes were not asked for
+                    continue
+                for obj in result.objects:
+                    sink.addFeature(object_feature(fields, obj, make(obj)), QgsFeatureSink.Flag.FastInsert)
+                outputs[key] = dest
+            for line in figure_lines(data):
+                feedback.pushInfo(line)
+            return outputs
         fields = QgsFields()
         for name, kind in BOX_FIELDS:
             fields.append(field(name, kind))
@@ -174,5 +207,5 @@ class GroundAlgorithm(EngineAlgorithm):
             feature.setAttributes([box.label, float(box.score), prompt, raster.source(),
                                    result.provenance.model_id, created])
             sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
-        feedback.pushInfo(f"Found {len(result.boxes)} box(es).")
-        return {self.OUTPUT: dest}
+        outputs[self.OUTPUT] = dest
+        return outputs

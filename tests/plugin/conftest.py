@@ -27,7 +27,7 @@ for _p in (str(REPO), str(HERE), "/usr/share/qgis/python/plugins"):
 
 # Settings the tests run with: the tiny random model on the CPU, small tiles.
 TEST_SETTINGS = {"model": "tiny", "device": "cpu", "backend": "torch", "tile": 64, "overlap": 8, "semantic_db": "",
-                 "max_new_tokens": 12}
+                 "max_new_tokens": 12, "oriented_boxes": False}
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.qgis
 def test_typed_question_streams_an_answer_with_provenance(plugin, iface, utm_layer, qtbot) -> None:
     show_layer(iface, utm_layer)
     assert plugin.dock.raster_combo.currentLayer() is utm_layer  # follows the active raster layer
-    ask(qtbot, plugin, "How much of this area is forest?")
+    ask(qtbot, plugin, "What is unusual in this picture?")  # no figure to measure: the language model answers
     controller = plugin.controller
     assert controller.task is not None, iface.messages()
     pieces: list[str] = []
@@ -30,6 +30,9 @@ def test_typed_question_streams_an_answer_with_provenance(plugin, iface, utm_lay
     widget = plugin.dock.turn_widgets[turn.id]
     assert widget.answer == (turn.answer or "(no answer)")  # the random tiny model may say nothing readable
     assert pieces  # the answer streamed in, piece by piece
+    assert turn.result["source"] in ("model", "checked")  # the random model may happen to state a figure
+    assert widget.source.startswith({"model": "Written by the language model",
+                                     "checked": "Checked against the land-cover map"}[turn.result["source"]])
     prov = turn.result["provenance"]
     assert prov["tiles"] >= 1 and prov["device"] == "cpu"
     assert prov["class_stats"], "the segmentation measured no class"
@@ -40,6 +43,20 @@ def test_typed_question_streams_an_answer_with_provenance(plugin, iface, utm_lay
         assert f"({r['score']:.2f})" in shown
     assert widget.segmentation_button.isEnabled() and widget.zoom_button.isEnabled()
     assert plugin.dock.input.text() == ""
+
+
+def test_measured_question_says_so_and_shows_its_figures(plugin, iface, utm_layer, qtbot) -> None:
+    show_layer(iface, utm_layer)
+    ask(qtbot, plugin, "How much of this area is forest?")
+    wait_for_task(qtbot, plugin.controller)
+    turn = plugin.controller.conversation.turns[-1]
+    assert turn.status == DONE, turn.error
+    assert turn.result["source"] == "measured" and turn.result["query"]["kind"] == "share"
+    widget = plugin.dock.turn_widgets[turn.id]
+    assert widget.source == "Measured from the land-cover map"
+    assert widget.figures and all(f["text"] in " ".join(widget.figures) for f in turn.result["figures"])
+    assert widget.explanation == turn.result["explanation"]
+    assert widget.provenance  # the provenance section stays
 
 
 def test_plain_word_commands_caption_and_ground(plugin, iface, utm_layer, qtbot) -> None:
@@ -56,11 +73,13 @@ def test_plain_word_commands_caption_and_ground(plugin, iface, utm_layer, qtbot)
     ground = controller.conversation.turns[-1]
     assert ground.kind == "ground" and ground.status == DONE, ground.error
     assert ground.result["prompt"] == "playgrounds"
-    boxes = ground.result["boxes"]
+    measured = ground.result.get("source") == "measured"  # a land-cover class is measured, not drawn by the model
+    found = ground.result["objects"] if measured else ground.result["boxes"]
     layers = [lyr for lyr in QgsProject.instance().mapLayers().values() if isinstance(lyr, QgsVectorLayer)]
-    if boxes:  # the random tiny model may find nothing; then there is a message and no layer
-        assert len(layers) == 1 and layers[0].featureCount() == len(boxes)
-        assert layers[0].crs() == QgsProject.instance().crs()
+    if found:  # the random tiny model may find nothing; then there is a message and no layer
+        assert len(layers) == 1 and layers[0].featureCount() == len(found)
+        assert layers[0].crs() == (utm_layer.crs() if measured else QgsProject.instance().crs())
+        assert layers[0].name().startswith("find: ") and ("(measured" if measured else "(model") in layers[0].name()
     else:
         assert not layers and any("Nothing like" in m for m in iface.messages())
 

@@ -74,9 +74,11 @@ def test_init_gui_and_unload_undo_each_other(iface, qtbot) -> None:
 
 def test_settings_round_trip_and_validation() -> None:
     settings = PluginSettings(model="/models/earth", device="cuda", backend="onnx", tile=256, overlap=32,
-                              semantic_db="/db", max_new_tokens=40)
+                              semantic_db="/db", max_new_tokens=40, oriented_boxes=True)
     settings.save()
     assert PluginSettings.load() == settings
+    QgsSettings().setValue("earthask/oriented_boxes", "false")  # as an INI file hands it back
+    assert PluginSettings.load().oriented_boxes is False
     config = settings.to_engine_config()
     assert (config.model, config.device, config.backend, config.tile, config.overlap, config.semantic_db,
             config.max_new_tokens) == ("/models/earth", "cuda", "onnx", 256, 32, "/db", 40)
@@ -98,7 +100,8 @@ def test_settings_dialog_shows_and_returns_values(qtbot) -> None:
     assert dialog.values() == start.validated()
     dialog.device_combo.setCurrentText("cuda")
     dialog.tile_spin.setValue(384)
-    assert dialog.values().device == "cuda" and dialog.values().tile == 384
+    dialog.oriented_check.setChecked(True)
+    assert dialog.values().device == "cuda" and dialog.values().tile == 384 and dialog.values().oriented_boxes
     from qgis.PyQt.QtWidgets import QDialogButtonBox
 
     dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()

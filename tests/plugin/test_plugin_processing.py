@@ -102,9 +102,15 @@ def test_segment_ask_and_ground(two_rasters, tmp_path) -> None:
     assert data["question"] == "Is there water?" and data["choices"] == ["yes", "no"]
     assert data["provenance"]["tiles"] >= 1 and data["provenance"]["class_stats"]
 
-    boxes = processing.run("earthask:ground", {"RASTER": scene, "PROMPT": "playgrounds", "OUTPUT": "memory:"})
-    layer = boxes["OUTPUT"]
-    assert layer.crs() == scene.crs() and layer.fields().names()[:3] == ["label", "score", "prompt"]
+    assert answer["SOURCE"] in ("measured", "model", "checked") and answer["SOURCE"] == data["source"]
+
+    found = processing.run("earthask:ground", {"RASTER": scene, "PROMPT": "playgrounds", "OUTPUT": "memory:"})
+    layer = found["OUTPUT"]
+    if found["SOURCE"] == "measured":  # a land-cover class: its objects' outlines, measured
+        assert layer.fields().names() == ["label", "area_m2", "area_ha", "position", "rule", "score"]
+    else:  # the model's boxes
+        assert found["SOURCE"] == "model" and layer.fields().names()[:3] == ["label", "score", "prompt"]
+    assert layer.crs() == scene.crs()
     for feature in layer.getFeatures():
         assert scene.extent().buffered(10).contains(feature.geometry().boundingBox())
 

@@ -1,0 +1,41 @@
+"""What a chat turn ran on, and the engine call an intent becomes (picklable: it goes to the engine process)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from qgis.core import QgsCoordinateReferenceSystem
+
+from core.errors import InputError
+
+from .intent import ASK, CAPTION, CLASSIFY, GROUND, SEGMENT, Intent
+
+
+@dataclass
+class TurnInput:
+    """What a turn ran on, kept so that its buttons can act on the same area."""
+
+    layer_id: str
+    source: str
+    crs: QgsCoordinateReferenceSystem
+    aoi: Any  # list[float] or WKT, raster CRS
+    query: str
+
+
+def engine_call(intent: Intent, source: str, aoi: Any, out_dir: str) -> tuple[str, dict[str, Any]]:
+    """The engine method and keyword arguments for an intent (all picklable: they go to the engine process)."""
+    common: dict[str, Any] = {"raster": source, "aoi": aoi}
+    if intent.kind == ASK:
+        return "ask", {**common, "question": intent.query, "choices": list(intent.choices or []) or None}
+    if intent.kind == GROUND:
+        return "ground", {**common, "prompt": intent.query}
+    if intent.kind == CAPTION:
+        return "caption", common
+    if intent.kind == CLASSIFY:
+        return "classify", {**common, "labels": list(intent.choices or []) or None}
+    if intent.kind == SEGMENT:
+        return "segment", {**common, "out": os.path.join(out_dir, f"landcover_{uuid.uuid4().hex[:12]}.tif")}
+    raise InputError(f"Unknown command kind {intent.kind}.")
