@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pyproj import Geod
 
-from core.instances.components import MaskGrid, default_min_area_m2, find_objects, read_mask
+from core.landcover.grid import MaskGrid, default_min_area_m2, find_objects, read_mask
 from tests.masks import CLASSES, WATER_BOXES, WATER_PX, scene_mask, write_mask
 from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_CRS, UTM_TRANSFORM
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core.instances.phrase import InstanceQuery, parse_phrase
-from core.query.regions import REGIONS
+from core.landcover.regions import REGIONS
 from models.config import EARTHVQA_CLASSES
 
 HA, ACRE = 1e4, 4046.8564224

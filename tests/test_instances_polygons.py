@@ -13,7 +13,6 @@ from affine import Affine
 from pyproj import CRS, Geod
 from rasterio import features
 
-from core.instances.components import find_objects, read_mask
 from core.instances.polygons import (
     ORIENTED_LAYER,
     outline,
@@ -21,6 +20,7 @@ from core.instances.polygons import (
     to_found_object,
     write_objects_gpkg,
 )  # fmt: skip
+from core.landcover.grid import find_objects, read_mask
 from tests.masks import CLASSES, WATER, scene_mask, write_mask
 from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_CRS, UTM_TRANSFORM
 

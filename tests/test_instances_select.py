@@ -9,9 +9,9 @@ import pytest
 
 from core import analysis
 from core.instances.colour import colour_name, object_colours
-from core.instances.components import MaskGrid, find_objects, read_mask
 from core.instances.phrase import InstanceQuery, parse_phrase
 from core.instances.select import near_limit_m, select_objects
+from core.landcover.grid import MaskGrid, find_objects, read_mask
 from tests.masks import BUILDING_BOXES, CLASSES, WATER_BOXES, scene_mask, write_mask
 from tests.rasters import UTM_CRS, UTM_TRANSFORM, make_raster
 

@@ -53,7 +53,7 @@ def facts() -> AreaFacts:
     for r, c in ((6, 2), (6, 8), (6, 14), (13, 2)):
         m[r:r + 2, c:c + 2] = BUILDING
     m[15, :] = ROAD
-    return AreaFacts(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
+    return AreaFacts.of_mask(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
 
 
 def _stated(answer: str) -> str:
@@ -138,7 +138,7 @@ def _random_facts(seed: int, min_object_m2: float) -> AreaFacts:
     mask = (scene_values(1, 48, 48, "uint8", seed=seed)[0] // 32).astype(np.uint8)
     if seed % 2:
         mask[mask == FOREST] = 0
-    return AreaFacts(mask, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES, min_object_m2=min_object_m2)
+    return AreaFacts.of_mask(mask, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES, min_object_m2=min_object_m2)
 
 
 @pytest.mark.parametrize("min_object_m2", [0.0, 500.0])

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
+from core.landcover.regions import REGIONS
+from core.landcover.words import UNIT_FACTORS
 from core.query.execute import execute
 from core.query.facts import AreaFacts
-from core.query.regions import REGIONS
 from core.query.types import Query
-from core.query.vocab import UNIT_FACTORS
 from models.config import EARTHVQA_CLASSES
 from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_CRS, UTM_TRANSFORM, make_raster
 
@@ -91,13 +91,13 @@ def test_share_in_a_region(facts: AreaFacts) -> None:
 def test_nodata_is_not_part_of_the_area() -> None:
     m = scene()
     m[:, 0:15] = 255  # west half outside the analysed area: 69 water px of 450 valid
-    f = AreaFacts(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
+    f = AreaFacts.of_mask(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
     assert execute(Query("share", ["water"]), f).value == pytest.approx(100 * 69 / 450, abs=0.005)
 
 
 def test_share_and_area_on_geographic_crs_match_geodesic_pixels() -> None:
     m = scene()
-    f = AreaFacts(m, GEO_TRANSFORM, GEO_CRS, EARTHVQA_CLASSES)
+    f = AreaFacts.of_mask(m, GEO_TRANSFORM, GEO_CRS, EARTHVQA_CLASSES)
     geod = Geod(ellps="WGS84")
 
     def pixel_m2(r: int, c: int) -> float:
@@ -212,7 +212,7 @@ def _block_mask(pixels: dict[int, int], size: int = 10) -> AreaFacts:
     for cls, n in pixels.items():
         flat[i:i + n] = cls
         i += n
-    return AreaFacts(flat.reshape(size, size), UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
+    return AreaFacts.of_mask(flat.reshape(size, size), UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
 
 
 def test_urban_from_20_percent(facts: AreaFacts) -> None:
@@ -236,7 +236,7 @@ def test_water_types() -> None:
     m[10:20, 10:20] = WATER
     m[40:43, 12:15] = WATER
     m[60, 20] = WATER
-    f = AreaFacts(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
+    f = AreaFacts.of_mask(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
     assert execute(Query("water_types"), f).answer == "river, lake, pond and sea"
     assert execute(Query("water_types"), _block_mask({FOREST: 50})).answer == "none"
 

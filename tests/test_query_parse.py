@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.landcover.regions import REGIONS
+from core.landcover.words import CLASS_WORDS, DIRECTIONS
 from core.query.parse import parse_question
-from core.query.regions import REGIONS
-from core.query.vocab import CLASS_WORDS, DIRECTIONS
 from models.config import EARTHVQA_CLASSES
 
 PARAPHRASES = Path(__file__).parent / "fixtures" / "paraphrases" / "questions.jsonl"

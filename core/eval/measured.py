@@ -42,7 +42,7 @@ class MeasuredAnswers:
 
             with rasterio.open(Path(self.manifest.path(image_rel))) as src:
                 transform, crs = tuple(src.transform)[:6], src.crs
-            self._facts[image_rel] = AreaFacts(self.predicted(image_rel), transform, crs, self.classes)
+            self._facts[image_rel] = AreaFacts.of_mask(self.predicted(image_rel), transform, crs, self.classes)
         return self._facts[image_rel]
 
     def answer(self, question: str, image_rel: str, choices: Optional[Sequence[str]]) -> tuple[Optional[str], Any]:
@@ -95,9 +95,9 @@ class MeasuredGrounding:
 
         from core.analysis import locate
         from core.instances.colour import object_colours
-        from core.instances.components import MaskGrid, default_min_area_m2, find_objects
         from core.instances.phrase import parse_phrase
         from core.instances.select import select_objects
+        from core.landcover.grid import MaskGrid, default_min_area_m2, find_objects
 
         q = parse_phrase(phrase, self.classes)
         if q is None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.analysis import Area
 from core.geo import crs_to_pixel
-from core.instances.components import ClassObjects, Component, MaskGrid, object_pixels
+from core.landcover.grid import ClassObjects, Component, MaskGrid, object_pixels
 from core.raster import read_overview
 from core.tiling import PixelWindow
 

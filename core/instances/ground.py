@@ -8,10 +8,10 @@ from typing import Optional
 
 from core.analysis import Area
 from core.instances.colour import object_colours
-from core.instances.components import default_min_area_m2, find_objects, read_mask
 from core.instances.phrase import InstanceQuery
 from core.instances.polygons import to_found_object
 from core.instances.select import select_objects
+from core.landcover.grid import default_min_area_m2, find_objects, read_mask
 from core.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 from core.results import FoundObject
 

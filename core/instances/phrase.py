@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from core.query.regions import find_region
-from core.query.vocab import UNIT_FACTORS, find_classes, normalise
+from core.landcover.regions import find_region
+from core.landcover.words import UNIT_FACTORS, find_classes, normalise
 
 COLOURS = ("red", "blue", "white", "grey", "dark", "green", "brown")
 _COLOUR_WORDS = {"red": "red", "reddish": "red", "blue": "blue", "bluish": "blue", "white": "white", "grey": "grey",
@@ -70,7 +70,7 @@ class InstanceQuery:
         order: "largest" | "smallest" | "" (largest first by default).
         limit: how many ("the 3 largest" -> 3, "the largest building" -> 1); None: all.
         min_area_m2: "bigger than 2 ha" -> 20000.0; max_area_m2: "smaller than 0.1 km2" -> 100000.0.
-        region: a region name of :data:`core.query.regions.REGIONS` ("north-west ninth", "northern half").
+        region: a region name of :data:`core.landcover.regions.REGIONS` ("north-west ninth", "northern half").
         near: a class the objects must lie near ("next to the road" -> "road").
         colour: one of :data:`COLOURS`, judged from the image ("red roofs").
         distance: how near ``near`` is: "next_to" (max(5 m, 2 px)) or "near" (max(20 m, 10 px)).

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from core.geo import pixel_box_to_crs, pixel_size
-from core.instances.components import ClassObjects, Component, MaskGrid, object_pixels
+from core.landcover.grid import ClassObjects, Component, MaskGrid, object_pixels
 from core.results import Box, FoundObject
 
 OBJECTS_LAYER = "objects"

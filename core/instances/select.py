@@ -8,9 +8,17 @@ from typing import Optional
 
 import numpy as np
 
-from core.instances.components import ClassObjects, Component, MaskGrid, object_pixels
 from core.instances.phrase import InstanceQuery
-from core.query.regions import REGIONS
+from core.landcover.grid import (
+    ClassObjects,
+    Component,
+    MaskGrid,
+    distance_to_class,
+    in_region,
+    near_limit_m,
+    object_pixels,
+)
+from core.landcover.regions import REGIONS
 from core.stats import format_area
 
 ColourFn = Callable[[Sequence[Component]], dict[int, str]]  # objects -> colour name by object id
@@ -25,36 +33,6 @@ class Selection:
     total: int  # objects of the class of at least the minimum area, before the filters
     rule: str  # "water objects of at least 400 m2 in the north-west ninth, largest first (3 of 12)"
     warnings: list[str] = field(default_factory=list)
-
-
-def near_limit_m(grid: MaskGrid, distance: str) -> float:
-    """What "next to" (max(5 m, 2 px)) or "near" (max(20 m, 10 px)) means on this grid, in metres.
-
-    The same thresholds as the benchmark's (core.data.measure) and the question engine's (core.query).
-    """
-    gsd = grid.gsd_m
-    return max(20.0, 10.0 * gsd) if distance == "near" else max(5.0, 2.0 * gsd)
-
-
-def distance_to_class(grid: MaskGrid, classes: Sequence[str], cls: str) -> np.ndarray:
-    """Distance in metres from every pixel to the nearest pixel of ``cls`` (inf where the class is absent).
-
-    Euclidean in pixels times one ground pixel size (:attr:`MaskGrid.gsd_m`).
-    """
-    from scipy import ndimage
-
-    target = grid.mask == classes.index(cls) if cls in classes else np.zeros(grid.mask.shape, bool)
-    if not target.any():
-        return np.full(grid.mask.shape, np.inf, dtype=np.float32)
-    return (ndimage.distance_transform_edt(~target) * grid.gsd_m).astype(np.float32)
-
-
-def in_region(grid: MaskGrid, obj: Component, region: str) -> bool:
-    """Whether the object's centroid lies in the named region of the valid envelope (as core.query decides)."""
-    reg = REGIONS[region]
-    fx, fy = grid.fractions(*obj.centroid)
-    return (reg.cols[0] <= fx < reg.cols[1] + (reg.cols[1] == 1.0)
-            and reg.rows[0] <= fy < reg.rows[1] + (reg.rows[1] == 1.0))
 
 
 def describe(query: InstanceQuery, floor_m2: float, near_m: float) -> str:
@@ -77,7 +55,7 @@ def select_objects(found: ClassObjects, grid: MaskGrid, query: InstanceQuery, cl
     """Apply the query's filters (area, region by centroid, distance to a class, colour), then order and limit.
 
     Args:
-        found: the objects of ``query.cls`` (:func:`core.instances.components.find_objects`).
+        found: the objects of ``query.cls`` (:func:`core.landcover.grid.find_objects`).
         grid: the mask they were found in.
         query: what to select.
         classes: class names by mask index (for the neighbour class).
@@ -92,7 +70,7 @@ def select_objects(found: ClassObjects, grid: MaskGrid, query: InstanceQuery, cl
     if query.max_area_m2 is not None:
         keep = [o for o in keep if o.area_m2 <= query.max_area_m2]
     if query.region:
-        keep = [o for o in keep if in_region(grid, o, query.region)]
+        keep = [o for o in keep if in_region(grid, o, REGIONS[query.region])]
     if query.near and keep:
         dist = distance_to_class(grid, classes, query.near)
         if not np.isfinite(dist).any():

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from core.landcover.words import find_classes, normalise
 from core.query.facts import AreaFacts
 from core.query.parse import COUNTABLE
-from core.query.vocab import find_classes, normalise
 
 SHARE_TOLERANCE = 5.0  # percentage points: a stated share within this of the measured one agrees
 _PCT = re.compile(r"(\d+(?:\.\d+)?)\s*%?\s*(?:-|to)\s*(\d+(?:\.\d+)?)\s*%|(\d+(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Optional
 
-from core.query.vocab import class_of_word, find_classes, normalise
+from core.landcover.words import class_of_word, find_classes, normalise
 
 _RANGE = re.compile(r"^(\d+(?:\.\d+)?)\s*%?\s*(?:-|to)\s*(\d+(?:\.\d+)?)\s*%?$")
 _BOUND = re.compile(r"^(less than|under|below|fewer than|more than|over|above|at least|at most)\s+"

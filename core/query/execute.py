@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
+from core.landcover.words import UNIT_FACTORS
 from core.query.choices import pick_number, pick_words
 from core.query.facts import PRESENT_MIN_FRACTION, AreaFacts
 from core.query.types import Figure, MeasuredAnswer, Query
-from core.query.vocab import UNIT_FACTORS
 
 URBAN_MIN_BUILT = 0.2  # buildings + roads from 20% of the area: urban (the benchmark's rule)
 LAND_USE_MIN = 0.1  # a main land-use type covers at least 10%
@@ -134,7 +134,7 @@ def _presence(q: Query, f: AreaFacts) -> MeasuredAnswer:
     if frac > 0:
         return MeasuredAnswer("no", f"No: only traces of {mass(cls)}{where} ({fig.text}), below the "
                               f"{100 * PRESENT_MIN_FRACTION:.1f}% taken as present, {HOW}.", [fig])
-    return MeasuredAnswer("no", f"No: no {mass(cls)}{where} in the land-cover map ({HOW}).", [fig])
+    return MeasuredAnswer("no", f"No: no {mass(cls)}{_where(q, f)} in the land-cover map ({HOW}).", [fig])
 
 
 def _compare(q: Query, f: AreaFacts) -> MeasuredAnswer:

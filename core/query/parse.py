@@ -8,9 +8,9 @@ import re
 from collections.abc import Sequence
 from typing import Optional
 
-from core.query.regions import find_region
+from core.landcover.regions import find_region
+from core.landcover.words import find_classes, find_unit, normalise
 from core.query.types import Query
-from core.query.vocab import find_classes, find_unit, normalise
 
 COUNTABLE = ("building", "road", "playground")
 # Questions the measurement cannot answer even when they name a class.
@@ -173,7 +173,7 @@ def _parse(question: str, classes: Optional[Sequence[str]]) -> Optional[Query]:
 
 def _known(word: str, classes: Optional[Sequence[str]]) -> bool:
     """A word an answer can be measured in: a class, a direction, yes/no, rural/urban."""
-    from core.query.vocab import find_direction
+    from core.landcover.words import find_direction
 
     return word in _OK_ALTERNATIVE or bool(find_classes(word, classes)) or find_direction(word) is not None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from core.landcover.regions import Region
+
 KINDS = (
     "share",  # share of the area covered by a class (%); also the area in a unit when one is asked
     "area",  # area of a class in m2/ha/km2 (the unit asked, else a readable one)
@@ -20,23 +22,6 @@ KINDS = (
 )
 
 
-@dataclass(frozen=True)
-class Region:
-    """A part of the area of interest, as fractions of its envelope (row 0 = north, col 0 = west).
-
-    ``name`` is how an answer says it: "north-west ninth", "northern half", "whole area".
-    """
-
-    name: str
-    rows: tuple[float, float] = (0.0, 1.0)
-    cols: tuple[float, float] = (0.0, 1.0)
-
-    @property
-    def whole(self) -> bool:
-        return self.rows == (0.0, 1.0) and self.cols == (0.0, 1.0)
-
-
-WHOLE = Region("whole area")
 
 
 @dataclass

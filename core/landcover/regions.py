@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Optional
 
-from core.query.types import Region
-from core.query.vocab import _DIR_WORDS
+from core.landcover.words import _DIR_WORDS
+
+
+@dataclass(frozen=True)
+class Region:
+    """A part of the area of interest, as fractions of its envelope (row 0 = north, col 0 = west).
+
+    ``name`` is how an answer says it: "north-west ninth", "northern half", "whole area".
+    """
+
+    name: str
+    rows: tuple[float, float] = (0.0, 1.0)
+    cols: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def whole(self) -> bool:
+        return self.rows == (0.0, 1.0) and self.cols == (0.0, 1.0)
+
+
+WHOLE = Region("whole area")
+
 
 _GRID = (("north-west", "north", "north-east"), ("west", "centre", "east"), ("south-west", "south", "south-east"))
 REGIONS: dict[str, Region] = {}
