@@ -103,6 +103,8 @@ def run() -> None:
         elif step == "shot":
             if BOX:
                 iface.mapCanvas().setExtent(layer.extent())  # the whole scene, not the last result's zoom
+            else:
+                dock.scroll.verticalScrollBar().setValue(0)  # the first answer, its source and figures in view
             QgsApplication.processEvents()
             iface.mapCanvas().refreshAllLayers()
             QTimer.singleShot(3000, finish)
