@@ -139,10 +139,14 @@ def test_count_near_a_class_within_next_to(facts: AreaFacts) -> None:
 # ----- presence -------------------------------------------------------------------------------------
 def test_presence_present_traces_absent(facts: AreaFacts) -> None:
     assert execute(Query("presence", ["water"]), facts).answer == "yes"
-    traces = execute(Query("presence", ["barren"]), facts)  # 1 px = 0.11% < 0.2%
-    assert traces.answer == "no" and "traces" in traces.sentence
+    small = execute(Query("presence", ["barren"]), facts)  # 1 px = 0.11% < 0.2%, but it is one object
+    assert small.answer == "yes" and "1 barren patch" in small.sentence and "under 0.2%" in small.sentence
+    # never "no" beside a figure that counts an object; "no" when the specks are below the object size
+    specks = AreaFacts.of_mask(facts.mask, facts.grid.transform, facts.grid.crs, facts.classes, min_object_m2=500)
+    tiny = execute(Query("presence", ["barren"]), specks)
+    assert tiny.answer == "no" and "specks" in tiny.sentence and specks.count("barren") == 0
     absent = execute(Query("presence", ["playground"]), facts)
-    assert absent.answer == "no" and "traces" not in absent.sentence
+    assert absent.answer == "no" and "specks" not in absent.sentence
 
 
 # ----- compare and rank -----------------------------------------------------------------------------

@@ -123,17 +123,20 @@ def _count(q: Query, f: AreaFacts) -> MeasuredAnswer:
 
 
 def _presence(q: Query, f: AreaFacts) -> MeasuredAnswer:
+    """Yes when the class covers 0.2% of the area or the map holds any object of it: never "no" beside a
+    figure that counts one."""
     cls = q.classes[0]
     frac, n = f.fraction(cls, q.region), f.count(cls, q.region)
     pct = 100 * frac
     fig = Figure(f"{cls} share", round(pct, 3), "%", f"{pct:.2f}%, {n} {noun(cls, n)}")
     where = _where(q, f) or " in the area"
-    if frac >= PRESENT_MIN_FRACTION:
+    if frac >= PRESENT_MIN_FRACTION or n > 0:
         verb = "cover" if _is(cls) == "are" else "covers"
-        return MeasuredAnswer("yes", f"Yes: {mass(cls)} {verb} {fig.text}{where}, {HOW}.", [fig])
+        small = "" if frac >= PRESENT_MIN_FRACTION else " (small: under 0.2% of the area)"
+        return MeasuredAnswer("yes", f"Yes: {mass(cls)} {verb} {fig.text}{where}{small}, {HOW}.", [fig])
     if frac > 0:
-        return MeasuredAnswer("no", f"No: only traces of {mass(cls)}{where} ({fig.text}), below the "
-                              f"{100 * PRESENT_MIN_FRACTION:.1f}% taken as present, {HOW}.", [fig])
+        return MeasuredAnswer("no", f"No: only specks of {mass(cls)}{where} ({pct:.2f}%), smaller than an "
+                              f"object, {HOW}.", [fig])
     return MeasuredAnswer("no", f"No: no {mass(cls)}{_where(q, f)} in the land-cover map ({HOW}).", [fig])
 
 
@@ -187,7 +190,7 @@ def _where_is(q: Query, f: AreaFacts) -> MeasuredAnswer:
                               f"{o.position} of the area, {HOW}.", [fig])
     stat = next((c for c in f.stats.classes if c.name == cls), None)
     if stat is None:
-        return MeasuredAnswer("none", f"There is no {mass(cls)} in the land-cover map ({HOW}).")
+        return MeasuredAnswer("none", f"There {_is(cls)} no {mass(cls)} in the land-cover map ({HOW}).")
     share = 100 * f.share_in_cell(cls, stat.position)
     fig = Figure(f"{cls} position", round(share, 1), "%", f"centre of mass in the {stat.position}; "
                  f"{share:.0f}% of it lies in that ninth")
