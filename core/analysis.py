@@ -63,10 +63,15 @@ def _bounds(info: RasterInfo, w: PixelWindow) -> tuple[float, float, float, floa
 
 
 def measure(mask_path: str, classes: Sequence[str], min_object_m2: float) -> SceneStats:
-    """Statistics in map units of a class mask GeoTIFF (decimated above 16 Mpx, and says so)."""
+    """Statistics in map units of a class mask GeoTIFF (decimated above 16 Mpx, and says so).
+
+    Objects are counted from 4 pixels (and ``min_object_m2``), as answers and grounding count them.
+    """
+    from core.landcover.grid import MIN_PIXELS
     from core.stats import stats_from_mask_file
 
-    return stats_from_mask_file(mask_path, classes, nodata=NODATA, min_object_m2=min_object_m2)
+    return stats_from_mask_file(mask_path, classes, nodata=NODATA, min_object_m2=min_object_m2,
+                                min_object_px=MIN_PIXELS)
 
 
 def image_for_model(area: Area, size: int, window: Optional[PixelWindow] = None) -> np.ndarray:

@@ -125,6 +125,7 @@ def compute_stats(
     nodata: Optional[int] = 255,
     min_object_m2: float = 0.0,
     background: Sequence[str] = ("background",),
+    min_object_px: int = 0,
 ) -> SceneStats:
     """Measure a class-index mask in map units.
 
@@ -133,6 +134,9 @@ def compute_stats(
         classes: class names by index; indices without a name are called ``class_<i>``.
         transform: the mask's affine transform (a, b, c, d, e, f); crs: its CRS (None: units are metres).
         min_object_m2: connected components (8-connectivity) smaller than this are not counted.
+        min_object_px: nor those smaller than this many pixels of the mask's mean ground area (specks the
+            segmentation leaves are not objects); the floor is ``max(min_object_m2, min_object_px * mean
+            pixel area)``, the same as :func:`core.landcover.grid.default_min_area_m2`.
         background: class names measured as background: in ``background_area_m2``, not in the class list.
     """
     from scipy import ndimage
@@ -157,6 +161,7 @@ def compute_stats(
         csum += np.bincount(sub, weights=np.tile(np.arange(width) + 0.5, nrows), minlength=256)
         rsum += np.bincount(sub, weights=np.repeat(np.arange(r0, r0 + nrows) + 0.5, width), minlength=256)
     areas = _weighted_bincount(mask, area, 256)
+    floor_m2 = max(float(min_object_m2), min_object_px * float(np.mean(area)))
     total = float(areas.sum())
     valid_ids = [i for i in range(256) if counts[i] > 0 and i != nodata]
     valid = float(sum(areas[i] for i in valid_ids))
@@ -184,7 +189,7 @@ def compute_stats(
         fy = (y - env[1]) / (env[3] - env[1]) if env[3] > env[1] else 0.5
         stats.append(ClassStat(
             name=names[i], area_m2=float(areas[i]), area_ha=float(areas[i]) / 1e4,
-            fraction=float(areas[i]) / valid if valid > 0 else 0.0, count=int(np.sum(comp >= min_object_m2)),
+            fraction=float(areas[i]) / valid if valid > 0 else 0.0, count=int(np.sum(comp >= floor_m2)),
             centroid=(float(x), float(y)) if crs is not None else (float(col), float(row)),
             position=_WORDS[min(int(fy * 3), 2)][min(int(fx * 3), 2)],
         ))
@@ -269,6 +274,7 @@ def stats_from_mask_file(
     nodata: Optional[int] = None,
     min_object_m2: float = 0.0,
     background: Sequence[str] = ("background",),
+    min_object_px: int = 0,
 ) -> SceneStats:
     """Statistics of a class-index mask GeoTIFF (band 1); decimated (nearest) above ``max_pixels``.
 
@@ -289,7 +295,7 @@ def stats_from_mask_file(
         transform = src.transform * src.transform.scale(src.width / out_w, src.height / out_h)
         nd = nodata if nodata is not None else (int(src.nodata) if src.nodata is not None else 255)
         crs = src.crs
-    result = compute_stats(mask, classes, transform, crs, nd, min_object_m2, background)
+    result = compute_stats(mask, classes, transform, crs, nd, min_object_m2, background, min_object_px)
     if factor > 1:
         result.decimation = factor
         result.notes.append(f"decimated {factor}x (nearest) from {src.width}x{src.height} pixels")

@@ -115,7 +115,7 @@ def _count(q: Query, f: AreaFacts) -> MeasuredAnswer:
         objs = [o for o in objs if f.object_distance(o, q.near) <= limit]
         extra = f" within {limit:.0f} m of {mass(q.near)}"
     n = len(objs)
-    size = f" of at least {area_text(f.min_object_m2)}" if f.min_object_m2 > 0 else ""
+    size = f" of at least {area_text(f.min_object_m2)}"
     fig = Figure(f"{cls} objects", n, "objects", f"{n} {noun(cls, n)}{extra}{_where(q, f)}")
     text = (f"{n} {noun(cls, n)}{extra}{_where(q, f)}: connected patches of {mass(cls)}{size} in the land-cover "
             f"map (touching objects count as one), {HOW}.")

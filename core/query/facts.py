@@ -13,6 +13,7 @@ from core.landcover.grid import (
     ClassObjects,
     Component,
     MaskGrid,
+    default_min_area_m2,
     distance_to_class,
     find_objects,
     in_region,
@@ -30,7 +31,8 @@ class AreaFacts:
     """A land-cover mask (:class:`MaskGrid`) measured once and queried many times.
 
     Objects are counted as :func:`core.stats.compute_stats` counts them (components of at least
-    ``min_object_m2``), so a measured count is the figure printed beside it. Per-class objects, distance
+    ``min_object_m2`` and 4 pixels, as :func:`core.analysis.measure` counts them), so a measured count is the
+    figure printed beside it. Per-class objects, distance
     maps and region statistics are computed on first use and kept.
     """
 
@@ -38,7 +40,7 @@ class AreaFacts:
                  stats: Optional[SceneStats] = None) -> None:
         self.grid = grid
         self.classes = list(classes)
-        self.min_object_m2 = float(min_object_m2)
+        self.min_object_m2 = default_min_area_m2(grid, min_object_m2)  # and at least 4 pixels
         self.stats = stats or compute_stats(grid.mask, self.classes, grid.transform, grid.crs, grid.nodata,
                                             self.min_object_m2)
         self._objects: dict[str, ClassObjects] = {}
@@ -99,7 +101,7 @@ class AreaFacts:
         return self._objects[cls]
 
     def objects(self, cls: str) -> list[Component]:
-        """Components of ``cls`` of at least ``min_object_m2``, largest first."""
+        """Components of ``cls`` of at least ``min_object_m2`` (4 pixels at least), largest first."""
         return self.found(cls).objects
 
     def in_region(self, obj: Component, region: Optional[Region]) -> bool:
