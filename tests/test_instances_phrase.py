@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +113,15 @@ def test_a_class_the_model_lacks_is_not_read() -> None:
 def test_to_dict_drops_only_empty_fields() -> None:
     q = InstanceQuery("water", limit=1, min_area_m2=0.0)
     assert q.to_dict() == {"cls": "water", "limit": 1, "min_area_m2": 0.0}
+
+
+def test_hand_written_grounding_phrases_parse_and_nothing_is_guessed() -> None:
+    """The hand-written grounding set (tests/fixtures/paraphrases): mostly exact, never a parse where none is due."""
+    path = Path(__file__).parent / "fixtures" / "paraphrases" / "grounding.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    got = [parse_phrase(r["phrase"], EARTHVQA_CLASSES) for r in rows]
+    got = [q.to_dict() if q is not None else None for q in got]
+    misses = [(r["phrase"], r["query"], g) for r, g in zip(rows, got) if g != r["query"]]
+    guessed = [m for m in misses if m[1] is None]
+    assert len(rows) >= 60 and not guessed, guessed
+    assert 1 - len(misses) / len(rows) >= 0.85, misses
