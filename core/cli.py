@@ -239,8 +239,8 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
         _print_result(args, r, _ground_lines(r) + "\n" + _summary(r.provenance))
     elif args.command == "caption":
         r = engine.caption(args.raster, **kw)
-        checked = f"\n   source: {r.source} ({_SOURCE_TEXT[r.source]})" + (f"; {r.explanation}" if r.source == "checked"
-                                                                          else "")
+        checked = f"\n   source: {r.source} ({_SOURCE_TEXT[r.source]})" + (f"\n   {r.explanation}"
+                                                                          if r.source == "checked" else "")
         said = f"\n   the model wrote: {r.model_caption}" if r.overruled else ""
         _print_result(args, r, f"{r.caption}{checked}{said}\n{_summary(r.provenance)}")
     elif args.command == "classify":

@@ -101,9 +101,9 @@ def corrected(text: str, claims: list[Claim]) -> str:
 
 
 def summary(claims: list[Claim]) -> str:
-    """One line on what was checked: 'checked 2 figures; 1 contradicted the measurement (water share)'."""
+    """One line on what was checked: '2 figures checked against the land-cover map: 1 contradicted it ...'."""
     bad = [c for c in claims if not c.agrees]
     what = ", ".join(f"{c.cls} {c.kind}" for c in bad)
-    head = f"checked {len(claims)} figure{'s' if len(claims) != 1 else ''} against the land-cover map"
-    return head + (f"; {len(bad)} contradicted it ({what}) and were replaced by the measured value" if bad else
-                   "; all agree")
+    head = f"{len(claims)} figure{'s' if len(claims) != 1 else ''} checked against the land-cover map"
+    return head + (f": {len(bad)} contradicted it ({what}) and {'was' if len(bad) == 1 else 'were'} replaced by "
+                   "the measured value" if bad else ": all agree")

@@ -117,8 +117,8 @@ def _count(q: Query, f: AreaFacts) -> MeasuredAnswer:
     n = len(objs)
     size = f" of at least {area_text(f.min_object_m2)}"
     fig = Figure(f"{cls} objects", n, "objects", f"{n} {noun(cls, n)}{extra}{_where(q, f)}")
-    text = (f"{n} {noun(cls, n)}{extra}{_where(q, f)}: connected patches of {mass(cls)}{size} in the land-cover "
-            f"map (touching objects count as one), {HOW}.")
+    text = (f"{n} {noun(cls, n)}{extra}{_where(q, f)}, {HOW}: connected patches{size} (touching "
+            f"{noun(cls)} count as one).")
     return MeasuredAnswer(str(n), text, [fig], float(n), "objects")
 
 
