@@ -6,7 +6,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Optional, Union
 
@@ -239,13 +239,25 @@ def write_boxes_gpkg(
         np.array([model] * n, dtype=object),
         np.array([stamp] * n, dtype=object),
     ]
+    return write_gpkg_atomically(path, lambda tmp: write(
+        tmp, wkb, data, fields, layer=layer, driver="GPKG", geometry_type="Polygon", crs=_crs_text(crs) or None,
+        layer_options={"OVERWRITE": "YES"}), keep_existing=True)
+
+
+def write_gpkg_atomically(path: Union[str, os.PathLike], write: Callable[[str], None],
+                          keep_existing: bool = False) -> str:
+    """Run ``write(tmp)`` on a temporary GeoPackage beside ``path``, then rename it over ``path``.
+
+    A reader never sees a half-written file, and a failure (or Ctrl-C) leaves nothing behind.
+    ``keep_existing``: start from a copy of the existing file, so its other layers are kept.
+    """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
     try:
-        if os.path.exists(path):
+        if keep_existing and os.path.exists(path):
             shutil.copyfile(path, tmp)
-        write(tmp, wkb, data, fields, layer=layer, driver="GPKG", geometry_type="Polygon",
-              crs=_crs_text(crs) or None, layer_options={"OVERWRITE": "YES"})
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

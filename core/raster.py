@@ -295,3 +295,36 @@ def read_overview(
 def scene_profile(path: PathLike, name: Optional[str] = None, max_size: int = 1024) -> BandProfile:
     """Detect the band profile of a raster and compute its scene stretch in one call."""
     return compute_stretch(path, detect_profile(open_raster(path), name), max_size)
+
+
+@dataclass
+class ClassMask:
+    """A class-index mask (band 1) as read, maybe decimated: what statistics and objects are measured on."""
+
+    mask: np.ndarray  # uint8 [H, W]
+    transform: tuple[float, float, float, float, float, float]  # of the array as read (scaled when decimated)
+    crs: Any
+    nodata: Optional[int]  # the file's nodata value, if any
+    factor: int  # 1, or the decimation: each pixel stands for factor**2 source pixels
+    size: tuple[int, int]  # (width, height) of the file
+
+
+def read_class_mask(path: PathLike, max_pixels: int = 16_000_000) -> ClassMask:
+    """Read a class-index mask GeoTIFF, decimated (nearest) above ``max_pixels`` so memory stays bounded.
+
+    A decimated read scales the transform, so per-pixel ground areas stay right.
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    try:
+        src = rasterio.open(os.fspath(path))
+    except RasterioError as exc:
+        raise InputError(f"Cannot open the mask {os.fspath(path)}: {exc}") from exc
+    with src:
+        factor = max(1, int(np.ceil(np.sqrt(src.width * src.height / max_pixels))))
+        out_h, out_w = -(-src.height // factor), -(-src.width // factor)
+        mask = src.read(1, out_shape=(out_h, out_w), resampling=Resampling.nearest)
+        transform = src.transform * src.transform.scale(src.width / out_w, src.height / out_h)
+        nodata = int(src.nodata) if src.nodata is not None else None
+        return ClassMask(mask, tuple(transform)[:6], src.crs, nodata, factor,  # type: ignore[arg-type]
+                         (src.width, src.height))

@@ -281,22 +281,13 @@ def stats_from_mask_file(
     A decimated read scales the transform, so each pixel counts for the source pixels it stands for;
     ``decimation`` and ``notes`` of the result say so. ``nodata`` defaults to the file's, else 255.
     """
-    import rasterio
-    from rasterio.enums import Resampling
+    from core.raster import read_class_mask
 
-    try:
-        src = rasterio.open(os.fspath(path))
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"Cannot open the mask {os.fspath(path)}: {exc}") from exc
-    with src:
-        factor = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
-        out_h, out_w = math.ceil(src.height / factor), math.ceil(src.width / factor)
-        mask = src.read(1, out_shape=(out_h, out_w), resampling=Resampling.nearest)
-        transform = src.transform * src.transform.scale(src.width / out_w, src.height / out_h)
-        nd = nodata if nodata is not None else (int(src.nodata) if src.nodata is not None else 255)
-        crs = src.crs
-    result = compute_stats(mask, classes, transform, crs, nd, min_object_m2, background, min_object_px)
+    got = read_class_mask(path, max_pixels)
+    nd = nodata if nodata is not None else (got.nodata if got.nodata is not None else 255)
+    result = compute_stats(got.mask, classes, got.transform, got.crs, nd, min_object_m2, background, min_object_px)
+    factor, (width, height) = got.factor, got.size
     if factor > 1:
         result.decimation = factor
-        result.notes.append(f"decimated {factor}x (nearest) from {src.width}x{src.height} pixels")
+        result.notes.append(f"decimated {factor}x (nearest) from {width}x{height} pixels")
     return result

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from core.geo import pixel_box_to_crs, pixel_size
+from core.geo import pixel_box_to_crs, pixel_size, write_gpkg_atomically
 from core.landcover.grid import ClassObjects, Component, MaskGrid, object_pixels
 from core.results import Box, FoundObject
 
@@ -111,18 +110,12 @@ def write_objects_gpkg(path: Union[str, os.PathLike], objects: Sequence[FoundObj
     layers = [(OBJECTS_LAYER, "MultiPolygon", multi)]
     if oriented:
         layers.append((ORIENTED_LAYER, "Polygon", [Polygon(o.oriented_box) for o in objects]))
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
-    try:
+    def write_layers(tmp: str) -> None:
         for layer, kind, geoms in layers:
             wkb = np.array(shapely.to_wkb(geoms), dtype=object) if geoms else np.array([], dtype=object)
             write(tmp, wkb, data, fields, layer=layer, driver="GPKG", geometry_type=kind, crs=_crs_text(crs))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+
+    return write_gpkg_atomically(path, write_layers)
 
 
 def read_objects_gpkg(path: Union[str, os.PathLike], layer: str = OBJECTS_LAYER) -> tuple[list[Any], list[dict], str]:

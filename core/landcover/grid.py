@@ -97,23 +97,15 @@ def read_mask(path: Union[str, os.PathLike], max_pixels: int = MAX_PIXELS) -> Ma
     A decimated read scales the transform, so areas stay in ground units; the grid's ``notes`` say so,
     and objects and outlines are then those of the coarser grid.
     """
-    import rasterio
-    from rasterio.enums import Resampling
+    from core.raster import read_class_mask
 
-    try:
-        src = rasterio.open(os.fspath(path))
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"Cannot open the mask {os.fspath(path)}: {exc}") from exc
-    with src:
-        factor = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
-        out_h, out_w = math.ceil(src.height / factor), math.ceil(src.width / factor)
-        mask = src.read(1, out_shape=(out_h, out_w), resampling=Resampling.nearest)
-        transform = src.transform * src.transform.scale(src.width / out_w, src.height / out_h)
-        nodata = int(src.nodata) if src.nodata is not None else NODATA
-        crs, size = src.crs, (src.width, src.height)
+    got = read_class_mask(path, max_pixels)
+    factor, size = got.factor, got.size
+    nodata = got.nodata if got.nodata is not None else NODATA
     notes = [f"objects found on the mask decimated {factor}x (nearest) from {size[0]}x{size[1]} pixels: "
              "small objects may be missed and outlines are coarser"] if factor > 1 else []
-    return MaskGrid(mask, tuple(transform)[:6], crs, nodata, factor, notes)  # type: ignore[arg-type]
+    return MaskGrid(got.mask, got.transform, got.crs, nodata, factor, notes)
+
 
 
 def default_min_area_m2(grid: MaskGrid, min_object_m2: float = 0.0) -> float:
