@@ -174,17 +174,20 @@ _SOURCE_TEXT = {"measured": "computed from the land-cover segmentation", "model"
                 "checked": "written by the language model, figures checked against the land-cover map"}
 
 
+def _source_lines(source: str, explanation: str, overruled: bool, model_words: Optional[str]) -> list[str]:
+    """Where a result came from: the measured sentence, the source, what was checked, the overruled words."""
+    lines = [f"   {explanation}"] if explanation and source == "measured" else []
+    lines.append(f"   source: {source} ({_SOURCE_TEXT.get(source, source)})")
+    if source == "checked":
+        lines.append(f"   {explanation}")
+    if overruled:
+        lines.append(f"   the model said: {model_words}")
+    return lines
+
+
 def _answer_lines(r: Any) -> str:
     """The answer, the sentence that backs it and its source (and the model's overruled words)."""
-    lines = [f"A: {r.answer}"]
-    if r.explanation and r.source == "measured":
-        lines.append(f"   {r.explanation}")
-    lines.append(f"   source: {r.source} ({_SOURCE_TEXT.get(r.source, r.source)})")
-    if r.source == "checked":
-        lines.append(f"   {r.explanation}")
-    if r.overruled:
-        lines.append(f"   the model said: {r.model_answer}")
-    return "\n".join(lines)
+    return "\n".join([f"A: {r.answer}", *_source_lines(r.source, r.explanation, r.overruled, r.model_answer)])
 
 
 def _ha_or_m2(m2: float) -> str:
@@ -239,10 +242,8 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
         _print_result(args, r, _ground_lines(r) + "\n" + _summary(r.provenance))
     elif args.command == "caption":
         r = engine.caption(args.raster, **kw)
-        checked = f"\n   source: {r.source} ({_SOURCE_TEXT[r.source]})" + (f"\n   {r.explanation}"
-                                                                          if r.source == "checked" else "")
-        said = f"\n   the model wrote: {r.model_caption}" if r.overruled else ""
-        _print_result(args, r, f"{r.caption}{checked}{said}\n{_summary(r.provenance)}")
+        lines = [r.caption, *_source_lines(r.source, r.explanation, r.overruled, r.model_caption)]
+        _print_result(args, r, "\n".join(lines) + "\n" + _summary(r.provenance))
     elif args.command == "classify":
         r = engine.classify(args.raster, labels=_split(args.labels), **kw)
         _print_result(args, r, f"{r.label}\n{_summary(r.provenance)}")

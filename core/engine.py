@@ -328,8 +328,8 @@ class Engine:
             from core.instances.polygons import write_objects_gpkg
 
             t0 = time.perf_counter()
-            mask_path, _, _ = self._segment_area(area, None, no_progress, cancelled)
-            found = ground_instances(mask_path, self.classes, query, area, self.config.min_object_m2,
+            facts = self._facts(area)  # the mask already read for answers: the same objects, counted once
+            found = ground_instances(facts.grid, facts.found(query.cls), self.classes, query, area,
                                      SubProgress(report, 0.7, 0.97), cancelled)
             layer = write_objects_gpkg(out, found.objects, area.info.crs, prompt=prompt.strip(), source=area.info.path,
                                        model=self.loaded.model_id, oriented=oriented) if out else None

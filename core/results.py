@@ -68,9 +68,6 @@ class SegmentResult:
     provenance: Provenance
 
 
-SOURCES = ("measured", "model", "checked")
-
-
 @dataclass
 class AnswerResult:
     """An answer and where it came from.

@@ -134,10 +134,10 @@ def evaluate(model: Any, manifest: Any, opts: EvalOptions) -> tuple[dict[str, An
                 row |= {"type": rec.type, "correct": vqa_correct(gen.text, rec.answer, rec.choices, match_choice)[0]}
             predictions.append(row)
 
+    measured = MeasuredAnswers(manifest, masks.of, manifest.classes)  # facts of each predicted mask, once
     if "vqa" in outputs and outputs["vqa"]:
         results["vqa"] = _score_vqa(outputs["vqa"], match_choice)
-        results |= _score_measured(outputs["vqa"], MeasuredAnswers(manifest, masks.of, manifest.classes),
-                                   match_choice, predictions)
+        results |= _score_measured(outputs["vqa"], measured, match_choice, predictions)
     if "ground" in outputs and outputs["ground"]:
         best_ious, firsts, no_box = [], [], 0
         for rec, _, text in outputs["ground"]:
@@ -151,8 +151,7 @@ def evaluate(model: Any, manifest: Any, opts: EvalOptions) -> tuple[dict[str, An
             firsts.append(box)
         results["ground"] = {"precision@0.5": sum(i >= 0.5 for i in best_ious) / len(best_ious),
                              "mean_iou": float(np.mean(best_ious)), "no_box": no_box, "n": len(best_ious)}
-        results["ground_measured"] = _score_instances(outputs["ground"], best_ious,
-                                                      MeasuredGrounding(manifest, masks.of, manifest.classes),
+        results["ground_measured"] = _score_instances(outputs["ground"], best_ious, MeasuredGrounding(measured),
                                                       predictions)
     if "caption" in outputs and outputs["caption"]:
         hyps = [text for _, _, text in outputs["caption"]]

@@ -85,33 +85,23 @@ def paraphrase_scores(folder: str | Path, classes: Sequence[str]) -> dict[str, A
 class MeasuredGrounding:
     """Grounding from instances on the benchmark: the phrase's class objects in the model's predicted mask."""
 
-    def __init__(self, manifest: Any, predicted: Callable[[str], np.ndarray], classes: Sequence[str]) -> None:
-        self.manifest, self.predicted, self.classes = manifest, predicted, list(classes)
+    def __init__(self, measured: MeasuredAnswers) -> None:
+        self.measured = measured  # its facts per image hold the predicted mask's grid and objects
 
     def first_box(self, phrase: str, image_rel: str) -> tuple[Optional[list[float]], Any]:
         """(the first selected object's pixel box [x1, y1, x2, y2], the parsed phrase), or (None, None)
         when the phrase names no class; the box is None when nothing was selected."""
-        import rasterio
-
         from core.analysis import locate
-        from core.instances.colour import object_colours
+        from core.instances.ground import select_in
         from core.instances.phrase import parse_phrase
-        from core.instances.select import select_objects
-        from core.landcover.grid import MaskGrid, default_min_area_m2, find_objects
 
-        q = parse_phrase(phrase, self.classes)
+        classes = self.measured.classes
+        q = parse_phrase(phrase, classes)
         if q is None:
             return None, None
-        path = str(Path(self.manifest.path(image_rel)))
-        with rasterio.open(path) as src:
-            transform, crs = tuple(src.transform)[:6], src.crs
-        grid = MaskGrid(self.predicted(image_rel), transform, crs)  # type: ignore[arg-type]
-        found = find_objects(grid, self.classes, q.cls, default_min_area_m2(grid))
-        colours = None
-        if q.colour:
-            area = locate(path, None)
-            colours = lambda objs: object_colours(area, grid, found, objs)  # noqa: E731
-        sel = select_objects(found, grid, q, self.classes, colours)
+        facts = self.measured.facts(image_rel)
+        area = locate(str(self.measured.manifest.path(image_rel)), None) if q.colour else None
+        sel = select_in(facts.grid, facts.found(q.cls), classes, q, area)
         if not sel.objects:
             return None, q
         return [float(v) for v in sel.objects[0].box], q

@@ -10,8 +10,8 @@ from core.analysis import Area
 from core.instances.colour import object_colours
 from core.instances.phrase import InstanceQuery
 from core.instances.polygons import to_found_object
-from core.instances.select import select_objects
-from core.landcover.grid import default_min_area_m2, find_objects, read_mask
+from core.instances.select import Selection, select_objects
+from core.landcover.grid import ClassObjects, MaskGrid
 from core.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 from core.results import FoundObject
 
@@ -26,23 +26,28 @@ class Found:
     notes: list[str] = field(default_factory=list)  # caveats for the provenance (decimated mask...)
 
 
-def ground_instances(mask_path: str, classes: Sequence[str], query: InstanceQuery, area: Optional[Area] = None,
-                     min_object_m2: float = 0.0, progress: ProgressFn = no_progress,
+def select_in(grid: MaskGrid, found: ClassObjects, classes: Sequence[str], query: InstanceQuery,
+              area: Optional[Area] = None) -> Selection:
+    """Select the objects ``query`` asks for among ``found``; colours are read from ``area``'s image when asked."""
+    colours = None if area is None else (lambda objs: object_colours(area, grid, found, objs))
+    return select_objects(found, grid, query, classes, colours)
+
+
+def ground_instances(grid: MaskGrid, found: ClassObjects, classes: Sequence[str], query: InstanceQuery,
+                     area: Optional[Area] = None, progress: ProgressFn = no_progress,
                      cancelled: Optional[CancelledFn] = None) -> Found:
-    """Find, select and outline the objects ``query`` asks for in a class-index mask GeoTIFF.
+    """Select and outline the objects ``query`` asks for.
 
     Args:
-        mask_path: the segmentation of the area (class indices, 255 outside it), in the raster's CRS.
+        grid: the segmentation of the area (class indices, 255 outside it), in the raster's CRS.
+        found: the objects of ``query.cls`` in ``grid`` (:func:`core.landcover.grid.find_objects`; the engine
+            passes those its measured facts already hold, so counts and "find" agree).
         classes: class names by mask index.
         query: from :func:`core.instances.phrase.parse_phrase`.
         area: the analysed area, whose image colours are read when the query names a colour.
-        min_object_m2: the engine's minimum object area; objects are at least 4 pixels in any case.
     """
-    grid = read_mask(mask_path)
-    found = find_objects(grid, classes, query.cls, default_min_area_m2(grid, min_object_m2))
     check_cancelled(cancelled)
-    colours = None if area is None else (lambda objs: object_colours(area, grid, found, objs))
-    sel = select_objects(found, grid, query, classes, colours)
+    sel = select_in(grid, found, classes, query, area)
     objects = []
     for i, obj in enumerate(sel.objects):
         check_cancelled(cancelled)
