@@ -29,6 +29,7 @@ NOUNS = {
     "playground": ("playground", "playgrounds", True), "background": ("other land", "other land", False),
 }
 URBAN_MIN_BUILT = 0.2  # building + road fraction from which an area is urban
+LAND_USE_MIN = 0.1  # a main land-use type covers at least this fraction
 GREEN_MIN = 0.15  # forest + agriculture fraction below which residents need more green space
 ROAD_MIN = 0.05
 BIN_MARGIN = 0.005  # area ratios within 0.5 percentage points of a bin edge are not asked
@@ -241,7 +242,7 @@ def object_situation(m: SceneMeasure, rng: np.random.Generator) -> list[QA]:
     return out
 
 
-def land_use_types(m: SceneMeasure, min_fraction: float = 0.1) -> list[str]:
+def land_use_types(m: SceneMeasure, min_fraction: float = LAND_USE_MIN) -> list[str]:
     """Non-background classes covering at least ``min_fraction``, largest first."""
     found = [(f, c) for c, f in m.fractions.items() if c != "background" and f >= min_fraction]
     return [NOUNS[c][1] for f, c in sorted(found, key=lambda t: (-t[0], t[1]))]

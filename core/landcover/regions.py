@@ -25,9 +25,6 @@ class Region:
         return self.rows == (0.0, 1.0) and self.cols == (0.0, 1.0)
 
 
-WHOLE = Region("whole area")
-
-
 _GRID = (("north-west", "north", "north-east"), ("west", "centre", "east"), ("south-west", "south", "south-east"))
 REGIONS: dict[str, Region] = {}
 for _r, _row in enumerate(_GRID):

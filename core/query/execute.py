@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
+from core.data.measure import PRESENT_MIN_FRACTION  # the benchmark's rules, so both decide alike
+from core.data.questions import LAND_USE_MIN, URBAN_MIN_BUILT
 from core.landcover.words import UNIT_FACTORS
 from core.query.choices import pick_number, pick_words
-from core.query.facts import PRESENT_MIN_FRACTION, AreaFacts
+from core.query.facts import AreaFacts
 from core.query.types import Figure, MeasuredAnswer, Query
 
-URBAN_MIN_BUILT = 0.2  # buildings + roads from 20% of the area: urban (the benchmark's rule)
-LAND_USE_MIN = 0.1  # a main land-use type covers at least 10%
 HOW = "measured from the land-cover map"
 _UNIT_TEXT = {"m2": "m²", "ha": "ha", "km2": "km²", "acre": "acres"}
 _NOUN = {"building": ("building", "buildings"), "road": ("road", "roads"), "water": ("water body", "water bodies"),

@@ -24,8 +24,6 @@ from core.landcover.grid import (
 from core.landcover.regions import REGIONS, Region
 from core.stats import SceneStats, compute_stats
 
-PRESENT_MIN_FRACTION = 0.002  # a class is present from 0.2% of the area (as the benchmark decides presence)
-
 
 class AreaFacts:
     """A land-cover mask (:class:`MaskGrid`) measured once and queried many times.
@@ -85,9 +83,6 @@ class AreaFacts:
 
     def area_m2(self, cls: str, region: Optional[Region] = None) -> float:
         return next((c.area_m2 for c in self.region_stats(region).classes if c.name == cls), 0.0)
-
-    def present(self, cls: str, region: Optional[Region] = None) -> bool:
-        return self.fraction(cls, region) >= PRESENT_MIN_FRACTION
 
     def share_in_cell(self, cls: str, position: str) -> float:
         """Share of the class's area that lies in the 3x3 cell named ``position``."""

@@ -75,15 +75,6 @@ _OK_ALTERNATIVE = {"not", "no", "yes", "rural", "urban", "more", "less", "fewer"
 _COMPARE_ORDER = re.compile(r"\b(or|vs|versus|than|compared with|compared to|and)\b")
 
 
-def _classes_outside(text: str, span: Optional[tuple[int, int]], found: list[tuple[int, str, str]]) -> list[str]:
-    """Classes mentioned, in order, without repeats (a class named twice counts once)."""
-    out: list[str] = []
-    for _, cls, _ in found:
-        if cls not in out:
-            out.append(cls)
-    return out
-
-
 def parse_question(question: str, classes: Optional[Sequence[str]] = None) -> Optional[Query]:
     """The query a question asks, or None when the measurement cannot answer it or the wording is unclear.
 
@@ -111,7 +102,7 @@ def _parse(question: str, classes: Optional[Sequence[str]]) -> Optional[Query]:
     found = find_classes(body, classes)
     if classes is not None and len(found) < len(find_classes(body)):  # names a class the model lacks: no guess
         return None
-    names = _classes_outside(body, span, found)
+    names = list(dict.fromkeys(cls for _, cls, _ in found))  # in order; a class named twice counts once
     unit = find_unit(t)
 
     kinds = {m.group(1).rstrip("s") for m in _WATER_KINDS.finditer(body)}
