@@ -56,10 +56,10 @@ def locate(raster: str, aoi: AOILike) -> Area:
 
 
 def _bounds(info: RasterInfo, w: PixelWindow) -> tuple[float, float, float, float]:
-    a, b, c, d, e, f = info.transform
-    xs = [c + a * col + b * row for col, row in ((w.col_off, w.row_off), (w.col_end, w.row_end))]
-    ys = [f + d * col + e * row for col, row in ((w.col_off, w.row_off), (w.col_end, w.row_end))]
-    return (min(xs), min(ys), max(xs), max(ys))
+    """The window's envelope in the raster CRS, from its four corners (a rotated raster's too)."""
+    from core.geo import pixel_box_to_crs
+
+    return pixel_box_to_crs((w.col_off, w.row_off, w.col_end, w.row_end), info.transform)
 
 
 def measure(mask_path: str, classes: Sequence[str], min_object_m2: float) -> SceneStats:

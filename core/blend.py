@@ -233,12 +233,15 @@ class BlendWriter:
         if self.blocks_written != self.nbx * self.nby:
             self.abort()
             raise RuntimeError(f"only {self.blocks_written} of {self.nbx * self.nby} blocks were written")
-        self._dst.close()
-        self._acc.close()
-        os.replace(self.tmp_path, self.out_path)
-        if os.path.exists(self.tmp_path + ".aux.xml"):
-            os.replace(self.tmp_path + ".aux.xml", self.out_path + ".aux.xml")
-        return self.out_path
+        try:
+            self._dst.close()
+            self._acc.close()
+        except BaseException:
+            self.abort()
+            raise
+        from core.outputs import replace_or_clean
+
+        return replace_or_clean(self.tmp_path, self.out_path)
 
     def abort(self) -> None:
         """Close everything and remove the partial GeoTIFF and the accumulator file."""

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Optional
 
-from core.config import EngineConfig
-from core.errors import Cancelled, InputError
+from core.config import BACKENDS, DEVICES, EngineConfig
+from core.errors import Cancelled, InputError, Stopped
 
-DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("torch", "onnx")
+STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,14 +51,25 @@ class ProgressBar:
 
 
 class _CancelOnInterrupt:
-    """First Ctrl-C asks the pipeline to stop at the next tile (it cleans up); a second one kills."""
+    """First Ctrl-C asks the pipeline to stop at the next tile (it cleans up); a second one stops at once.
+
+    SIGTERM and SIGHUP (``timeout``, systemd, a closed terminal) stop at once: :class:`Stopped` unwinds the
+    pipeline like an exception, so every partial file is removed on the way out; later signals are ignored
+    while that cleanup runs.
+    """
 
     def __init__(self) -> None:
         self.requested = False
 
     def __enter__(self) -> _CancelOnInterrupt:
         self._old = signal.signal(signal.SIGINT, self._handle)
+        self._old_stops = {s: signal.signal(s, self._stop) for s in STOP_SIGNALS}
         return self
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        for s in (signal.SIGINT, *STOP_SIGNALS):
+            signal.signal(s, signal.SIG_IGN)
+        raise Stopped(signum)
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
@@ -71,6 +83,8 @@ class _CancelOnInterrupt:
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self._old)
+        for s, old in self._old_stops.items():
+            signal.signal(s, old)
 
 
 def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
@@ -78,12 +92,13 @@ def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
         p.add_argument("raster", help="any GDAL-readable raster (GeoTIFF, JP2, VRT...)")
         p.add_argument("--aoi", help="area of interest: 'xmin,ymin,xmax,ymax' or a WKT polygon, in the "
                        "raster CRS, or followed by '@EPSG:4326' (any EPSG code)")
-    p.add_argument("--model", default="default", help="'default' (shipped), 'tiny' (random) or a checkpoint dir")
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--backend", default="torch", choices=BACKENDS, help="segmentation encoder backend")
-    p.add_argument("--tile", type=int, default=512, help="tile size in pixels (default 512)")
-    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels (default 64)")
-    p.add_argument("--batch-size", type=int, default=4)
+    d = EngineConfig()  # the one place the defaults live
+    p.add_argument("--model", help=f"'default' (shipped), 'tiny' (random) or a checkpoint dir (default {d.model})")
+    p.add_argument("--device", choices=DEVICES, help=f"default {d.device}")
+    p.add_argument("--backend", choices=BACKENDS, help=f"segmentation encoder backend (default {d.backend})")
+    p.add_argument("--tile", type=int, help=f"tile size in pixels (default {d.tile})")
+    p.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {d.overlap})")
+    p.add_argument("--batch-size", type=int, help=f"tiles per forward pass (default {d.batch_size})")
     p.add_argument("--semantic-db", help="semantic database directory (default: the model's)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -96,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment", help="land-cover segmentation to a class GeoTIFF, with areas and counts")
     _engine_args(p)
-    p.add_argument("--out", help="output GeoTIFF (default: <raster>_landcover.tif in the temp dir)")
+    p.add_argument("--out", help="output GeoTIFF (default: <raster name>_landcover.tif in this folder)")
 
     p = sub.add_parser("ask", help="ask a question (open-ended, or multiple choice with --choices)")
     _engine_args(p)
@@ -134,17 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> EngineConfig:
-    return EngineConfig(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
-                        overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db)
+    """The engine config from what the user set (the rest keeps EngineConfig's defaults), validated now."""
+    return EngineConfig.from_user(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
+                                  overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db)
 
 
 def _split(text: Optional[str]) -> Optional[list[str]]:
-    if text is None:
-        return None
-    items = [t.strip() for t in text.split("|") if t.strip()]
-    if not items:
-        raise InputError("the list of choices is empty")
-    return items
+    """``'a|b|c'`` -> ['a', 'b', 'c'] (checked by the engine: empty items, duplicates, how many)."""
+    return None if text is None else [t.strip() for t in text.split("|")]
 
 
 def _print_result(args: argparse.Namespace, result: Any, human: str) -> None:
@@ -216,21 +228,25 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
     from core.engine import Engine
 
     if args.command == "index":
-        from core.engine import build_semantic_db
+        from core.semantic_index import build_semantic_db
 
         out = build_semantic_db(args.texts, args.out, _config(args), index_type=args.index_type,
                                 progress=progress, cancelled=cancelled)
         print(f"semantic database: {out}")
         return
     if args.command == "export-onnx":
-        from core.engine import export_onnx
+        from core.export import export_onnx
 
         for path in export_onnx(_config(args), args.out):
             print(f"wrote {path}")
         return
 
-    engine = Engine(_config(args))
-    kw = dict(aoi=args.aoi, progress=progress, cancelled=cancelled)
+    with Engine(_config(args)) as engine:
+        _run_engine(engine, args, dict(aoi=args.aoi, progress=progress, cancelled=cancelled))
+
+
+def _run_engine(engine: Any, args: argparse.Namespace, kw: dict[str, Any]) -> None:
+    """One engine command; the caller closes the engine (its temporary files go with it)."""
     if args.command == "segment":
         r = engine.segment(args.raster, out=args.out, **kw)
         _print_result(args, r, f"land cover: {r.mask_path}\n{_summary(r.provenance)}")
@@ -275,15 +291,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
     try:
-        with _CancelOnInterrupt() as cancelled:
+        with _CancelOnInterrupt() as cancelled, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what matters to the user is in the result's notes
             _run(args, bar, cancelled)
     except InputError as exc:
-        bar.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        bar.close()
-        print("cancelled: no output was left behind", file=sys.stderr)
-        return 130
+        return _fail(bar, f"error: {_one_line(exc)}", 2)
+    except (Cancelled, KeyboardInterrupt):
+        return _fail(bar, "cancelled: no output was left behind", 130)
+    except Stopped as exc:
+        return _fail(bar, f"{exc}: no output was left behind", 128 + exc.signum)
+    except MemoryError:
+        return _fail(bar, "error: out of memory; try a smaller --tile, --batch-size 1 or an --aoi", 1)
+    except Exception as exc:  # a bug: one line, the traceback on request
+        if os.environ.get("EARTHASK_DEBUG"):
+            raise
+        return _fail(bar, f"internal error ({type(exc).__name__}): {_one_line(exc)}; set EARTHASK_DEBUG=1 "
+                          "for the traceback and report it", 1)
     bar.close()
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _fail(bar: ProgressBar, line: str, status: int) -> int:
+    bar.close()
+    print(line, file=sys.stderr)
+    return status

@@ -1,15 +1,28 @@
-"""Engine settings: which model, where it runs, how scenes are tiled."""
+"""Engine settings: which model, where it runs, how scenes are tiled; validated once, when made.
+
+The one source of the engine's defaults and limits: the CLI and the plugin pass only what the user set
+(:meth:`EngineConfig.from_user`), and a bad value is one :class:`core.errors.InputError` sentence raised
+before any model loads.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+from core.errors import InputError
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("torch", "onnx")
+TILE_MIN, TILE_MAX = 32, 8192  # tile size in pixels
+BATCH_MAX = 256  # tiles per forward pass
+TOKENS_MAX = 1024  # longest generated answer
 
 
-@dataclass
+@dataclass(frozen=True)
 class EngineConfig:
     model: str = "default"  # "default" (resources/model), "tiny" (random, for tests) or a checkpoint dir
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     backend: str = "torch"  # torch | onnx (segmentation encoder)
     tile: int = 512  # tile size in pixels
     overlap: int = 64  # overlap between tiles in pixels
@@ -18,3 +31,49 @@ class EngineConfig:
     min_object_m2: float = 0.0  # connected components smaller than this are not counted
     max_new_tokens: int = 96
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for problem in _problems(self):
+            raise InputError(problem)
+
+    @classmethod
+    def from_user(cls, **given: Any) -> EngineConfig:
+        """A config from the options a user set; ``None`` (not set) keeps the default. Unknown names raise."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise InputError(f"Unknown engine setting {', '.join(unknown)}; known: {', '.join(sorted(names))}.")
+        return cls(**{k: v for k, v in given.items() if v is not None})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _problems(c: EngineConfig) -> list[str]:
+    """Every rule the settings break, as one sentence each (the first is raised)."""
+    out = []
+    if not isinstance(c.model, str) or not c.model.strip():
+        out.append("The model is empty; use 'default', 'tiny' or a checkpoint folder.")
+    if c.device not in DEVICES and not (isinstance(c.device, str) and c.device.startswith("cuda:")
+                                        and c.device[5:].isdigit()):
+        out.append(f"Unknown device '{c.device}'; choose {', '.join(DEVICES)} (or cuda:N).")
+    if c.backend not in BACKENDS:
+        out.append(f"Unknown backend '{c.backend}'; choose {' or '.join(BACKENDS)}.")
+    if not _is_int(c.tile) or not TILE_MIN <= c.tile <= TILE_MAX:
+        out.append(f"The tile size must be a whole number of pixels from {TILE_MIN} to {TILE_MAX} (got {c.tile}).")
+    elif not _is_int(c.overlap) or not 0 <= c.overlap <= c.tile // 2:
+        out.append(f"The overlap must be a whole number of pixels from 0 to half the tile size, {c.tile // 2} "
+                   f"(got {c.overlap}).")
+    if not _is_int(c.batch_size) or not 1 <= c.batch_size <= BATCH_MAX:
+        out.append(f"The batch size must be a whole number from 1 to {BATCH_MAX} (got {c.batch_size}).")
+    if c.semantic_db is not None and (not isinstance(c.semantic_db, str) or not c.semantic_db.strip()):
+        out.append("The semantic database path is empty; leave it out to use the model's own.")
+    if not isinstance(c.min_object_m2, (int, float)) or isinstance(c.min_object_m2, bool) \
+            or not 0 <= c.min_object_m2 < float("inf"):
+        out.append(f"The smallest object must be 0 m² or more (got {c.min_object_m2}).")
+    if not _is_int(c.max_new_tokens) or not 1 <= c.max_new_tokens <= TOKENS_MAX:
+        out.append(f"The answer length must be from 1 to {TOKENS_MAX} tokens (got {c.max_new_tokens}).")
+    if not _is_int(c.seed):
+        out.append(f"The seed must be a whole number (got {c.seed}).")
+    return out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -28,6 +31,8 @@ from core.results import (
 from core.stats import SceneStats, describe_stats
 
 TextFn = Callable[[str], None]
+MAX_QUESTION = 2000  # characters
+MAX_AREAS = 4  # segmentations kept for later questions; the oldest one's mask file goes first
 
 
 class Engine:
@@ -35,23 +40,37 @@ class Engine:
 
     Every method takes ``progress(fraction, message)`` and ``cancelled()`` callables; cancelling
     raises :class:`core.errors.Cancelled` within one tile batch and leaves no partial output file.
+    Every request is checked (raster, AOI, question, choices, output path) before the model loads.
+    Use it as a context manager (or call :meth:`close`): its temporary files go with it.
     """
 
     def __init__(self, config: Optional[EngineConfig] = None) -> None:
-        self.config = config or EngineConfig()
-        if self.config.backend not in ("torch", "onnx"):
-            raise InputError(f"Unknown backend '{self.config.backend}'; choose torch or onnx.")
-        if self.config.overlap < 0 or self.config.tile <= self.config.overlap:
-            raise InputError("The tile size must be larger than the overlap, and the overlap not negative.")
+        self.config = config or EngineConfig()  # validated when it was made
         self._loaded: Any = None
         self._device: Optional[str] = None
         self._predict: Any = None
         self._providers: list[str] = []
         self._db: Any = None
         self._db_checked = False
-        self._workdir = Path(tempfile.mkdtemp(prefix="earthask-"))
-        self._segmentations: dict[tuple[Any, ...], tuple[str, SceneStats, int]] = {}
+        self._workdir: Optional[Path] = None
+        self._cleanup: Optional[weakref.finalize] = None
+        self._segmentations: OrderedDict[tuple[Any, ...], tuple[str, SceneStats, int]] = OrderedDict()
         self._facts_cache: dict[str, Any] = {}
+        self._made = 0  # segmentations made, for unique file names
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def workdir(self) -> Path:
+        """The engine's temporary folder (made on first use; removed by :meth:`close`, or at exit at the latest)."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="earthask-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
+        return self._workdir
 
     # ----- loading -------------------------------------------------------------------------------
     @property
@@ -82,13 +101,9 @@ class Engine:
             if self.config.backend == "torch":
                 self._predict, self._providers = models_io.torch_predictor(self.loaded.model, self.device), []
             else:
-                path = models_io.onnx_cache_dir(self.loaded) / "segmenter.onnx"
-                if not path.is_file():
-                    from models.onnx_export import export_segmenter
-
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    export_segmenter(self.loaded.model.segmenter, path, tile_size=self.config.tile,
-                                     model_id=self.loaded.model_id)
+                path, note = models_io.onnx_segmenter(self.loaded, self.config.tile)
+                if note:
+                    self.loaded.notes.append(note)
                 self._predict, self._providers = models_io.onnx_predictor(path, self.device)
         return self._predict
 
@@ -109,9 +124,19 @@ class Engine:
 
     def close(self) -> None:
         """Remove the engine's temporary files (segmentations kept for reuse between questions)."""
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
+        self._workdir = self._cleanup = None
         self._segmentations.clear()
         self._facts_cache.clear()
+
+    def _keep(self, key: tuple[Any, ...], value: tuple[str, SceneStats, int]) -> None:
+        """Keep a segmentation for later questions; beyond MAX_AREAS the oldest one (and its file) goes."""
+        self._segmentations[key] = value
+        while len(self._segmentations) > MAX_AREAS:
+            _, (path, _, _) = self._segmentations.popitem(last=False)
+            self._facts_cache.pop(path, None)
+            Path(path).unlink(missing_ok=True)
 
     def _facts(self, area: Area) -> Any:
         """The measured facts (:class:`core.query.facts.AreaFacts`) of an area segmented before, cached."""
@@ -140,15 +165,15 @@ class Engine:
 
         key = area.key + (self.config.tile, self.config.overlap, self.config.backend)
         if out is None and key in self._segmentations:
+            self._segmentations.move_to_end(key)
             progress(1.0, "segmentation reused")
             return self._segmentations[key]
-        target = Path(out) if out else self._workdir / f"landcover_{len(self._segmentations)}.tif"
-        if out and not target.parent.is_dir():
-            raise InputError(f"The output folder {target.parent} does not exist.")
+        self._made += 1
+        target = Path(out) if out else self.workdir / f"landcover_{self._made}.tif"
         result = segment_raster(
             area.info.path, self._predictor(), self.classes, target, tile=self.config.tile,
             overlap=self.config.overlap, batch_size=self.config.batch_size, window=area.window,
-            profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self._workdir), mask=area.mask,
+            profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self.workdir), mask=area.mask,
         )  # fmt: skip
         try:
             stats = analysis.measure(result.mask_path, self.classes, self.config.min_object_m2)
@@ -157,15 +182,25 @@ class Engine:
             raise
         value = (result.mask_path, stats, result.tiles)
         if out is None:
-            self._segmentations[key] = value
+            self._keep(key, value)
         return value
 
     def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn], cancelled: Optional[CancelledFn],
-                 out: Optional[str] = None, upto: float = 0.7) -> tuple[Area, SceneStats, int, dict[str, float]]:
-        """Place the AOI, load the model, segment and measure (to ``out``, else the reusable cache)."""
+                 out: Optional[str] = None, upto: float = 0.7,
+                 writes: Sequence[tuple[Optional[str], str]] = ()) -> tuple[Area, SceneStats, int, dict[str, float]]:
+        """Place the AOI, check the outputs, load the model, segment and measure (to ``out``, else the cache).
+
+        ``writes``: (path, format) of the request's other outputs, checked here with ``out`` before the model
+        loads (never an input, the right extension, a folder that exists).
+        """
+        from core.outputs import check_output, input_files
+
         report = progress or no_progress
         t0 = time.perf_counter()
         area = analysis.locate(raster, aoi)
+        inputs = input_files(area.info.path)
+        for path, fmt in ([(out, "geotiff")] if out is not None else []) + [w for w in writes if w[0] is not None]:
+            check_output(path, fmt, inputs)
         check_cancelled(cancelled)
         report(0.02, "loading the model")
         _ = self.loaded
@@ -179,14 +214,15 @@ class Engine:
         """Segment and measure the area, read its image for the model and retrieve descriptions."""
         area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
         t0 = time.perf_counter()
-        image = self._image(area)
+        image = self.image(area)
         retrieved = self._retrieve(image)
         timings["retrieve"] = time.perf_counter() - t0
         report(0.75, stage)
         check_cancelled(cancelled)
         return area, stats, tiles, timings, image, retrieved
 
-    def _image(self, area: Area, window: Any = None) -> Any:
+    def image(self, area: Area, window: Any = None) -> Any:
+        """The area (or a window of it) as the model's image tensor [1, 3, S, S] on the engine's device."""
         import torch
 
         size = self.loaded.model.cfg.vision_image_size
@@ -204,8 +240,9 @@ class Engine:
             emb = self.loaded.model.embed_image(image).float().cpu().numpy()  # [1, D]
         return db.search(emb, k=cfg.retriever_top_k)[0]
 
-    def _generate(self, image: Any, task: str, query: str, stats: SceneStats, retrieved: list[Retrieved],
-                  choices: Optional[Sequence[str]], on_text: Optional[TextFn], cancelled: Optional[CancelledFn]) -> Any:
+    def generate(self, image: Any, task: str, query: str, stats: SceneStats, retrieved: list[Retrieved],
+                 choices: Optional[Sequence[str]], on_text: Optional[TextFn], cancelled: Optional[CancelledFn]) -> Any:
+        """The language model's output for one task on ``image``, with the measured stats and retrieved texts."""
         def stream(piece: str) -> None:
             check_cancelled(cancelled)
             if on_text is not None:
@@ -219,11 +256,12 @@ class Engine:
     # ----- pipelines -----------------------------------------------------------------------------
     def segment(self, raster: str, aoi: AOILike = None, out: Optional[str] = None,
                 progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> SegmentResult:
-        """Land-cover segmentation of the raster (or AOI) to a class-index GeoTIFF, with map-unit stats."""
+        """Land-cover segmentation of the raster (or AOI) to a class-index GeoTIFF, with map-unit stats.
+
+        ``out`` defaults to ``<raster name>_landcover.tif`` in the current folder; it is never an input.
+        """
         if out is None:
-            default_dir = Path(tempfile.gettempdir()) / "earthask"
-            default_dir.mkdir(parents=True, exist_ok=True)
-            out = str(default_dir / f"{Path(raster).stem}_landcover.tif")
+            out = os.path.abspath(f"{Path(str(raster)).stem}_landcover.tif")
         area, stats, tiles, timings = self._prepare(raster, aoi, progress, cancelled, out=out, upto=0.98)
         (progress or no_progress)(1.0, "done")
         return SegmentResult(out, self.classes, self._provenance(area, stats, tiles, timings))
@@ -232,10 +270,13 @@ class Engine:
             progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
             on_text: Optional[TextFn] = None) -> AnswerResult:
         """Answer a question about the raster (or AOI), guided by its measured land cover."""
+        from core.query.choices import check_options
+
         if not question or not question.strip():
             raise InputError("The question is empty.")
-        if choices is not None and len([c for c in choices if c.strip()]) < 2:
-            raise InputError("A multiple-choice question needs at least two choices.")
+        if len(question) > MAX_QUESTION:
+            raise InputError(f"The question is {len(question):,} characters long; ask it in at most {MAX_QUESTION:,}.")
+        choices = check_options(choices, "choices")
         from core.query.answer import answer_question
         from models.prompts import match_choice
 
@@ -246,11 +287,11 @@ class Engine:
         seen: dict[str, Any] = {}
 
         def ask_model() -> Any:
-            image = self._image(area)
+            image = self.image(area)
             seen["retrieved"] = self._retrieve(image)
             report(0.75, "answering")
             check_cancelled(cancelled)
-            return self._generate(image, "vqa", question.strip(), stats, seen["retrieved"], choices, on_text,
+            return self.generate(image, "vqa", question.strip(), stats, seen["retrieved"], choices, on_text,
                                   cancelled)
 
         got = answer_question(question.strip(), facts, choices, ask_model, match_choice)
@@ -269,7 +310,7 @@ class Engine:
         report = progress or no_progress
         area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "captioning")
         t0 = time.perf_counter()
-        out = self._generate(image, "caption", "", stats, retrieved, None, on_text, cancelled)
+        out = self.generate(image, "caption", "", stats, retrieved, None, on_text, cancelled)
         from core.query.answer import check_text
 
         got = check_text(out.text.strip(), self._facts(area))
@@ -283,16 +324,15 @@ class Engine:
     def classify(self, raster: str, labels: Optional[Sequence[str]] = None, aoi: AOILike = None,
                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> ClassifyResult:
         """Scene classification: the likelihood of each label as the answer, normalised over the labels."""
-        from core.data.captions import SCENE_LABELS  # the labels the default model was trained on
+        from core.query.choices import check_options
 
-        labels = [x.strip() for x in (labels or SCENE_LABELS) if x.strip()]
-        if len(labels) < 2:
-            raise InputError("Scene classification needs at least two labels.")
+        labels = check_options(labels, "labels")
         report = progress or no_progress
         area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "classifying")
         t0 = time.perf_counter()
         from models.scoring import score_choices
 
+        labels = labels or list(self.loaded.model.cfg.scene_labels)  # the checkpoint's own categories
         logp = score_choices(self.loaded.model, image, "classify", "", describe_stats(stats),
                              [r.text for r in retrieved], labels)
         probs = np.exp(np.asarray(logp, dtype=np.float64) - np.max(logp))
@@ -318,10 +358,8 @@ class Engine:
 
         if not prompt or not prompt.strip():
             raise InputError("Say what to find, e.g. 'the playgrounds'.")
-        if out and not Path(out).parent.is_dir():
-            raise InputError(f"The output folder {Path(out).parent} does not exist.")
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, writes=[(out, "gpkg")])
         query = parse_phrase(prompt, self.classes)
         if query is not None:
             from core.instances.ground import ground_instances
@@ -356,26 +394,4 @@ class Engine:
         return GroundResult(prompt.strip(), boxes, layer, warnings, prov, source="model")
 
 
-def build_semantic_db(texts_jsonl: str, out_dir: str, config: EngineConfig, index_type: str = "flat",
-                      progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> str:
-    """Embed a JSONL of ``{"text", "level"}`` with the model's retriever text tower into a faiss database."""
-    from core.semantic_index import build_from_jsonl
-
-    return build_from_jsonl(texts_jsonl, out_dir, Engine(config), index_type, progress, cancelled)
-
-
-def export_onnx(config: EngineConfig, out_dir: str) -> list[str]:
-    """Export the segmentation encoder+head and the retriever image tower to ONNX files in ``out_dir``."""
-    from models.onnx_export import export_image_tower, export_segmenter
-
-    engine = Engine(config)
-    model, model_id = engine.loaded.model, engine.loaded.model_id
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    seg = export_segmenter(model.segmenter, out / "segmenter.onnx", tile_size=config.tile, model_id=model_id)
-    tower = export_image_tower(model.retriever, out / "image_tower.onnx", model_id=model_id,
-                               image_size=model.cfg.vision_image_size)
-    return [str(seg), str(tower)]
-
-
-__all__ = ["Engine", "build_semantic_db", "export_onnx"]
+__all__ = ["Engine"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Optional, Union
@@ -248,21 +247,16 @@ def write_gpkg_atomically(path: Union[str, os.PathLike], write: Callable[[str], 
                           keep_existing: bool = False) -> str:
     """Run ``write(tmp)`` on a temporary GeoPackage beside ``path``, then rename it over ``path``.
 
-    A reader never sees a half-written file, and a failure (or Ctrl-C) leaves nothing behind.
+    A reader never sees a half-written file, and a failure (or Ctrl-C, or a stop signal) leaves nothing behind.
     ``keep_existing``: start from a copy of the existing file, so its other layers are kept.
     """
+    from core.outputs import atomic_file
+
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
-    try:
+    with atomic_file(path, suffix=".gpkg") as tmp:
         if keep_existing and os.path.exists(path):
             shutil.copyfile(path, tmp)
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

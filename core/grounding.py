@@ -33,8 +33,8 @@ def ground_area(engine: Any, area: Area, prompt: str, stats: SceneStats, progres
     warnings: list[str] = []
     for i, win in enumerate(windows):
         check_cancelled(cancelled)
-        image = engine._image(area, win)
-        out = engine._generate(image, "ground", prompt, stats, [], None, None, cancelled)
+        image = engine.image(area, win)
+        out = engine.generate(image, "ground", prompt, stats, [], None, None, cancelled)
         parsed = parse_boxes(out.text)
         scores = score_boxes_from_generation(out.text, out.token_texts, out.token_logprobs)
         where = f"window {i + 1}/{len(windows)}" if len(windows) > 1 else "model output"

@@ -20,10 +20,23 @@ DEFAULT_DB_DIR = RESOURCES / "semantic_db"  # the default semantic database
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
 def offline() -> None:
-    """Nothing is ever fetched from a model hub at run time."""
+    """Nothing is ever fetched from a model hub at run time, and loading draws no progress bars of its own
+    (the caller's progress says "loading the model"; ``--quiet`` means quiet)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # transformers is only needed by the language side
+        pass
 
 
 def resolve_device(device: str) -> str:
@@ -76,14 +89,53 @@ def load_model(name: str, device: str, seed: int = 0) -> LoadedModel:
         notes.append("no trained default checkpoint in resources/model: the trained parts are untrained")
     else:
         directory = DEFAULT_MODEL_DIR if name == "default" else Path(name).expanduser()
-        if not directory.is_dir():
-            raise InputError(f"Model directory not found: {directory}")
-        if not (directory / "config.json").is_file():
-            raise InputError(f"{directory} is not an EarthAsk checkpoint (no config.json).")
-        model = EarthVLM.from_pretrained(directory)
+        check_checkpoint(directory)
+        model = _from_pretrained(EarthVLM, directory)
         model_id = _model_id(directory)
     model.to(device).eval()
     return LoadedModel(model, model_id, directory, notes)
+
+
+def check_checkpoint(directory: Path) -> None:
+    """Refuse, in one sentence, a folder that is not a readable EarthAsk checkpoint (before any weights load).
+
+    Raises:
+        InputError: missing folder, no config.json, config.json not a JSON object, or no model.safetensors
+            (a pickle file in its place is named and never loaded: unpickling can run code).
+    """
+    import json
+
+    if not directory.is_dir():
+        raise InputError(f"Model folder not found: {directory}")
+    config = directory / "config.json"
+    if not config.is_file():
+        raise InputError(f"{directory} is not an EarthAsk checkpoint (no config.json).")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        where = f" (line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise InputError(f"{config} is not valid JSON{where}.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{config} must hold a JSON object of settings.")
+    if not (directory / "model.safetensors").is_file():
+        pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+        if pickles:
+            raise InputError(f"{directory} holds {pickles[0]}, a pickle file, which EarthAsk never loads (it can "
+                             "run code); save the weights as model.safetensors.")
+        raise InputError(f"{directory} is not an EarthAsk checkpoint (no model.safetensors).")
+
+
+def _from_pretrained(cls: Any, directory: Path) -> Any:
+    """``cls.from_pretrained(directory)`` with every failure turned into one sentence naming the folder."""
+    try:
+        return cls.from_pretrained(directory)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # config keys, damaged safetensors, shapes, missing base weights...
+        text = " ".join(str(e).split()) or type(e).__name__
+        if len(text) > 200:
+            text = text[:200].rsplit(" ", 1)[0] + " ..."
+        raise InputError(f"Could not load the model in {directory}: {text}") from None
 
 
 def _model_id(directory: Path) -> str:
@@ -119,12 +171,32 @@ def onnx_predictor(path: Path, device: str) -> tuple[PredictFn, list[str]]:
     return predict, session.providers
 
 
-def onnx_cache_dir(loaded: LoadedModel) -> Path:
-    """Where the engine keeps the ONNX export of a model that has none beside its checkpoint."""
-    if loaded.directory is not None and (loaded.directory / "onnx").is_dir():
-        return loaded.directory / "onnx"
-    base = Path(os.environ.get("EARTHASK_CACHE", Path.home() / ".cache" / "earthask"))
-    return base / "onnx" / loaded.model_id.replace("/", "_")
+def onnx_segmenter(loaded: LoadedModel, tile: int) -> tuple[Path, str]:
+    """The ONNX export of the loaded model's segmenter, made once and kept by the weights' sha256.
+
+    An ``onnx/segmenter.onnx`` beside the checkpoint is used when it was exported from these very weights;
+    otherwise the export is cached under ``$EARTHASK_CACHE/onnx/<sha256>/`` (written atomically), so two
+    checkpoints with one folder name, or a retrained one, never share a stale export. Returns the path and a
+    note when a stale export beside the checkpoint was passed over ("" otherwise).
+    """
+    from models.digest import cache_root, module_sha256
+    from models.onnx_export import export_segmenter, read_onnx_metadata
+
+    digest = module_sha256(loaded.model.segmenter)
+    note = ""
+    if loaded.directory is not None and (loaded.directory / "onnx" / "segmenter.onnx").is_file():
+        beside = loaded.directory / "onnx" / "segmenter.onnx"
+        if read_onnx_metadata(beside).get("weights_sha256") == digest:
+            return beside, note
+        note = f"{beside} was not exported from these weights: a fresh export is used instead"
+    path = cache_root() / "onnx" / digest[:32] / "segmenter.onnx"
+    if not path.is_file():
+        from core.outputs import atomic_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(str(path), suffix=".onnx") as tmp:
+            export_segmenter(loaded.model.segmenter, tmp, tile_size=tile, model_id=loaded.model_id)
+    return path, note
 
 
 def default_semantic_db(loaded: LoadedModel, explicit: Optional[str]) -> Optional[Path]:

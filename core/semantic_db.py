@@ -160,10 +160,13 @@ class SemanticDB:
         """Write ``index.faiss``, ``entries.jsonl`` and ``meta.json`` (last) into ``directory``."""
         import faiss
 
+        from core.outputs import atomic_file
+
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
-        faiss.write_index(self.index, os.path.join(directory, INDEX_FILE))
-        with open(os.path.join(directory, ENTRIES_FILE), "w", encoding="utf-8") as fh:
+        with atomic_file(os.path.join(directory, INDEX_FILE)) as tmp:
+            faiss.write_index(self.index, tmp)
+        with atomic_file(os.path.join(directory, ENTRIES_FILE)) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             for entry in self.entries:
                 fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
         meta = {
@@ -172,7 +175,7 @@ class SemanticDB:
             "nprobe": self.nprobe, "ef_search": self.ef_search,
             "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
-        with open(os.path.join(directory, META_FILE), "w", encoding="utf-8") as fh:
+        with atomic_file(os.path.join(directory, META_FILE)) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=2)
         return directory
 

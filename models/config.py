@@ -11,6 +11,8 @@ from pathlib import Path
 EARTHVQA_CLASSES = [
     "background", "building", "road", "water", "barren", "forest", "agriculture", "playground",
 ]
+# Scene categories of the classify task (the data builder's labels; a checkpoint records its own).
+SCENE_LABELS = ["urban", "rural", "agricultural", "forest", "water", "barren", "mixed"]
 
 
 @dataclass
@@ -28,6 +30,7 @@ class VLMConfig:
     vision_width: int = 32  # tiny encoder only: base channel width
     # --- land-cover segmentation head (FPN on the levels) ---
     seg_classes: list[str] = field(default_factory=lambda: list(EARTHVQA_CLASSES))
+    scene_labels: list[str] = field(default_factory=lambda: list(SCENE_LABELS))  # classify's default labels
     seg_dim: int = 64  # FPN channel width
     # --- EarthVL semantic guidance: predicted mask, one-hot, embedded and fused ---
     guide_enabled: bool = True

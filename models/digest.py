@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def cache_root() -> Path:
@@ -45,3 +46,18 @@ def files_sha256(files: Sequence[str | Path], chunk: int = 1 << 22) -> str:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
         memo_path.write_text(json.dumps(memo, indent=1))
     return memo[key]
+
+
+
+def module_sha256(module: Any) -> str:
+    """sha256 over a torch module's state (names, dtypes, shapes and bytes, in order): identifies the weights
+    an export was made from, whatever the checkpoint folder is called."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

@@ -72,7 +72,9 @@ def export_segmenter(
     cfg = segmenter.cfg
     if getattr(segmenter.encoder.backbone, "naflex", False):
         raise ValueError("SigLIP2 encoders cannot be exported to ONNX (antialiased resize); use the torch backend")
-    meta = segmenter_metadata(cfg, tile_size, model_id)
+    from models.digest import module_sha256
+
+    meta = {**segmenter_metadata(cfg, tile_size, model_id), "weights_sha256": module_sha256(segmenter)}
     return _export(segmenter, path, cfg.vision_bands, sample_size, "logits", meta, dynamic_hw=True)
 
 

@@ -32,7 +32,7 @@ def _bad(tmp_path: Path, scene: str) -> list[tuple[list[str], str]]:
         (["ask", scene, "q", "--aoi", "0,0,10,10"], "outside"),
         (["ask", scene, "  "], "empty"),
         (["ask", scene, "q", "--device", "tpu"], "invalid choice"),
-        (["ask", scene, "q", "--tile", "64", "--overlap", "64"], "larger than the overlap"),
+        (["ask", scene, "q", "--tile", "64", "--overlap", "64"], "half the tile size"),
         (["ask", scene, "q", "--aoi", "not an aoi"], "aoi"),
     ]
 

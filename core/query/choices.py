@@ -75,3 +75,32 @@ def _canon(word: str) -> str:
         return t.rstrip("s") if t != "ocean" else "sea"
     cls = class_of_word(t) if find_classes(t) else None
     return cls or t
+
+
+MAX_CHOICES = 26  # one letter each, A-Z, in the model's prompt
+_WORDS = {1: "one", 2: "two"}
+
+
+def check_options(items: Optional[Sequence[str]], what: str, least: int = 2) -> Optional[list[str]]:
+    """Choices (or labels) as given, stripped, after checking them; None stays None.
+
+    Raises:
+        InputError: fewer than ``least``, more than 26, an empty one, or one given twice (any case).
+    """
+    from core.errors import InputError
+
+    if items is None:
+        return None
+    cleaned = [str(c).strip() for c in items]
+    if any(not c for c in cleaned):
+        raise InputError(f"One of the {what} is empty; separate them with '|', e.g. 'yes|no'.")
+    if len(cleaned) < least:
+        raise InputError(f"Give at least {_WORDS.get(least, least)} {what} (got {len(cleaned)}).")
+    if len(cleaned) > MAX_CHOICES:
+        raise InputError(f"Give at most {MAX_CHOICES} {what} (got {len(cleaned)}).")
+    seen: set[str] = set()
+    for c in cleaned:
+        if c.casefold() in seen:
+            raise InputError(f"'{c}' is given twice among the {what}.")
+        seen.add(c.casefold())
+    return cleaned
