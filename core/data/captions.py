@@ -9,7 +9,9 @@ import numpy as np
 from core.data.manifest import CaptionRecord, ClassifyRecord, SemanticEntry
 from core.data.measure import POSITION_WORDS, SceneMeasure
 from core.data.questions import NOUNS, URBAN_MIN_BUILT, join_words
-from models.config import EARTHVQA_CLASSES, SCENE_LABELS
+from models.config import EARTHVQA_CLASSES
+from models.config import SCENE_LABELS as SCENE_LABELS  # the labels a built dataset offers
+
 _ADJ = {"urban": "urban", "rural": "rural", "agricultural": "agricultural", "forest": "forested",
         "water": "waterside", "barren": "barren", "mixed": "mixed"}
 _KIND = {"track": "running track", "court": "sports court", "pitch": "sports pitch"}
