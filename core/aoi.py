@@ -71,10 +71,19 @@ def aoi_from_bbox(bbox: Sequence[float], crs: CrsLike = None) -> AOI:
     if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
         raise InputError(f"A bounding box needs four numbers xmin,ymin,xmax,ymax; got {list(bbox)}.")
     xmin, ymin, xmax, ymax = (float(v) for v in bbox)
+    crs = normalise_crs(crs)
+    if xmin > xmax and ymin < ymax and _crosses_antimeridian(xmin, xmax, crs):
+        parts = [shapely.geometry.box(xmin, ymin, 180.0, ymax), shapely.geometry.box(-180.0, ymin, xmax, ymax)]
+        return AOI(shapely.geometry.mapping(shapely.geometry.MultiPolygon(parts)), crs)
     if xmin >= xmax or ymin >= ymax:
         raise InputError(f"The bounding box {list(bbox)} is empty: it needs xmin < xmax and ymin < ymax.")
     geom = shapely.geometry.mapping(shapely.geometry.box(xmin, ymin, xmax, ymax))
-    return AOI(geom, normalise_crs(crs), is_box=True)
+    return AOI(geom, crs, is_box=True)
+
+
+def _crosses_antimeridian(xmin: float, xmax: float, crs: Optional[str]) -> bool:
+    """A lon/lat box whose west edge is east of its east edge (170,..,-170,..) goes across 180°."""
+    return crs is not None and CRS.from_user_input(crs).is_geographic and -180 <= xmax < xmin <= 180
 
 
 def aoi_from_wkt(wkt: str, crs: CrsLike = None) -> AOI:

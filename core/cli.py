@@ -175,6 +175,7 @@ def _summary(prov: Any) -> str:
                      f"  {s.position}")
     for r in prov.retrieved:
         lines.append(f"  retrieved ({r.score:.3f}, {r.level}): {r.text}")
+    lines += [f"  note: {n}" for n in prov.notes]
     total = sum(prov.timings.values())
     lines.append(f"  {prov.tiles} tiles, {total:.1f} s, device {prov.device}, backend {prov.backend}, "
                  f"model {prov.model_id}")

@@ -24,12 +24,16 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 def offline() -> None:
-    """Nothing is ever fetched from a model hub at run time, and loading draws no progress bars of its own
-    (the caller's progress says "loading the model"; ``--quiet`` means quiet)."""
+    """Nothing is ever fetched from a model hub at run time, loading draws no progress bars of its own (the
+    caller's progress says "loading the model"; ``--quiet`` means quiet), and caches stay out of TMPDIR."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # torch makes its compiler cache folder on import (under TMPDIR by default): keep it with our caches
+    from models.digest import cache_root
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "torchinductor"))
     try:
         from transformers.utils import logging as hf_logging
 

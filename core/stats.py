@@ -61,7 +61,8 @@ def _row_factors(
     ones = np.ones(height)
     notes: list[str] = []
     if crs is None:
-        notes.append("no CRS: pixel units taken as metres")
+        notes.append("the raster has no CRS: its map units are taken as metres, so areas may be wrong "
+                     "(shares and counts are not)")
         return det * ones[:, None], math.hypot(b, e) * ones, math.hypot(a, d) * ones, notes
     from pyproj import CRS, Transformer
 

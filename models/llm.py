@@ -61,8 +61,16 @@ def convert_smollm2(target: Path | None = None) -> Path:
     source = _read_source(target)
     if source and source.get("size") == stat.st_size and source.get("mtime_ns") == stat.st_mtime_ns:
         return target
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    bar = gguf_utils.tqdm  # its own tqdm bar, which the library's progress switch does not reach
+    quiet = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1"
+    gguf_utils.tqdm = (lambda it, **kw: it) if quiet else bar
+    try:
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    finally:
+        gguf_utils.tqdm = bar
     # a GGUF-loaded model is flagged as quantised and refuses save_pretrained: rebuild it from a clean config
     conf = quantised.config.to_dict()
     for key in ("quantization_config", "_model_name_or_path"):

@@ -200,3 +200,25 @@ def test_default_scene_labels_are_the_ones_the_model_was_trained_on(engine: Engi
     from core.data.captions import SCENE_LABELS  # what the data builder offers; a checkpoint records its own
 
     assert list(engine.classify(scene).scores) == engine.loaded.model.cfg.scene_labels == SCENE_LABELS
+
+
+def test_kept_segmentations_are_bounded_and_close_removes_every_temporary_file(
+        scene: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import core.engine
+
+    monkeypatch.setattr(core.engine, "MAX_AREAS", 2)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with rasterio.open(scene) as src:
+        b = src.bounds
+    aois = [f"{b.left + d},{b.bottom + d},{b.left + d + 500},{b.bottom + d + 400}" for d in (0, 100, 200)]
+    with Engine(EngineConfig(model="tiny", device="cpu", tile=64, overlap=16)) as eng:
+        masks = []
+        for aoi in aois:
+            eng.ask(scene, "How much is water?", aoi=aoi)
+            masks.append(next(reversed(eng._segmentations.values()))[0])
+        assert len(eng._segmentations) == 2 and len(set(masks)) == 3
+        assert not os.path.exists(masks[0]) and all(os.path.exists(m) for m in masks[1:])  # the oldest went
+        assert os.listdir(tmp_path)  # the engine's folder while it runs
+    assert os.listdir(tmp_path) == []  # closed: nothing left in the temp folder

@@ -32,11 +32,11 @@ class _SeesTheObject:
     def __init__(self) -> None:
         self.window: PixelWindow | None = None
 
-    def _image(self, area, window: PixelWindow) -> PixelWindow:
+    def image(self, area, window: PixelWindow) -> PixelWindow:
         self.window = window
         return window
 
-    def _generate(self, image: PixelWindow, task, prompt, stats, retrieved, choices, on_text, cancelled) -> _Out:
+    def generate(self, image: PixelWindow, task, prompt, stats, retrieved, choices, on_text, cancelled) -> _Out:
         w = image
         x1, y1 = max(OBJECT_PX[0], w.col_off), max(OBJECT_PX[1], w.row_off)
         x2, y2 = min(OBJECT_PX[2], w.col_end), min(OBJECT_PX[3], w.row_end)
