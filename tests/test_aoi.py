@@ -92,3 +92,22 @@ def test_outside_and_bad(utm: RasterInfo, tmp_path: Path) -> None:
         resolve_aoi(no_crs, "1,2,3,4@EPSG:4326")
     box = [X0 + 100, Y0 - 800, X0 + 1000, Y0 - 200]  # no CRS given: the raster's own coordinates
     assert resolve_aoi(no_crs, box).window == PixelWindow(10, 20, 40, 30)
+
+
+def test_lon_lat_box_across_the_antimeridian_is_placed_on_both_sides(tmp_path: Path) -> None:
+    """'179.96,-17.01,-179.99,-16.99@EPSG:4326' (west edge east of the east edge) is the box across 180°."""
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32760", always_xy=True)
+    x, y = to_utm.transform(179.97, -17.0)  # Fiji, UTM 60S; the scene spans 180°
+    info = open_raster(make_raster(tmp_path / "fiji.tif", 64, 64, crs="EPSG:32760",
+                                   transform=(100.0, 0.0, x - 3200, 0.0, -100.0, y + 3200)))
+    placed = resolve_aoi(info, "179.96,-17.01,-179.99,-16.99@EPSG:4326")
+    west, _ = to_utm.transform(179.96, -17.0)
+    east, _ = to_utm.transform(180.0 + 0.01 - 360.0, -17.0)  # -179.99
+    assert east > x  # the east side lies east of the scene centre in UTM 60S
+    width_m = placed.bounds[2] - placed.bounds[0]
+    assert width_m == pytest.approx(min(east, x + 3200) - max(west, x - 3200), abs=250)  # both sides, not one
+    assert placed.mask is not None and placed.mask.any()
+    with pytest.raises(InputError, match="empty"):
+        resolve_aoi(info, "179.96,-16.99,-179.99,-17.01@EPSG:4326")  # south above north stays an error
+    with pytest.raises(InputError, match="empty"):
+        resolve_aoi(info, f"{x + 100},{y - 100},{x - 100},{y + 100}")  # projected: west > east is an error
