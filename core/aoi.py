@@ -56,7 +56,7 @@ def normalise_crs(crs: CrsLike) -> Optional[str]:
         text = f"EPSG:{text}"
     try:
         parsed = CRS.from_user_input(text)
-    except CRSError as e:
+    except (CRSError, ValueError) as e:
         raise InputError(f"Unknown coordinate reference system '{crs}'.") from e
     epsg = parsed.to_epsg()
     return f"EPSG:{epsg}" if epsg else parsed.to_wkt()

@@ -22,7 +22,8 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see 'python -m core {self.prog.split()[-1]} --help')\n")
+        command = "" if self.prog == "python -m core" else f" {self.prog.split()[-1]}"
+        self.exit(2, f"error: {message} (see 'python -m core{command} --help')\n")
 
 
 class ProgressBar:
@@ -191,8 +192,8 @@ def _source_lines(source: str, explanation: str, overruled: bool, model_words: O
     """Where a result came from: the measured sentence, the source, what was checked, the overruled words."""
     lines = [f"   {explanation}"] if explanation and source == "measured" else []
     lines.append(f"   source: {source} ({_SOURCE_TEXT.get(source, source)})")
-    if source == "checked":
-        lines.append(f"   {explanation}")
+    if source == "checked" or (source == "model" and explanation and not explanation.startswith("written by")):
+        lines.append(f"   {explanation}")  # what was checked, or how a choice was picked
     if overruled:
         lines.append(f"   the model said: {model_words}")
     return lines

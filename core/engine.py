@@ -46,6 +46,8 @@ class Engine:
 
     def __init__(self, config: Optional[EngineConfig] = None) -> None:
         self.config = config or EngineConfig()  # validated when it was made
+        if self.config.semantic_db and not Path(self.config.semantic_db).expanduser().is_dir():
+            raise InputError(f"Semantic database not found: {self.config.semantic_db}")
         self._loaded: Any = None
         self._device: Optional[str] = None
         self._predict: Any = None
@@ -294,7 +296,15 @@ class Engine:
             return self.generate(image, "vqa", question.strip(), stats, seen["retrieved"], choices, on_text,
                                   cancelled)
 
-        got = answer_question(question.strip(), facts, choices, ask_model, match_choice)
+        def rank_choices() -> int:
+            from models.scoring import score_choices
+
+            image = self.image(area)
+            logp = score_choices(self.loaded.model, image, "vqa", question.strip(), describe_stats(stats),
+                                 [r.text for r in seen.get("retrieved", [])], list(choices or []))
+            return int(np.argmax(logp))
+
+        got = answer_question(question.strip(), facts, choices, ask_model, match_choice, rank_choices)
         timings["answer"] = time.perf_counter() - t0
         prov = self._provenance(area, stats, tiles, timings)
         prov.retrieved = seen.get("retrieved", [])

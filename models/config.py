@@ -79,6 +79,13 @@ class VLMConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown config keys in {directory}/config.json: {unknown}")
+        defaults = cls()
+        for key, value in data.items():  # each value of the type its default has (ints may stand for floats)
+            want = type(getattr(defaults, key))
+            ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+            if not ok and not (want is float and isinstance(value, int) and not isinstance(value, bool)):
+                raise ValueError(f"config key {key} in {directory}/config.json should be a {want.__name__}, "
+                                 f"not {value!r}")
         return cls(**data)
 
     @classmethod

@@ -230,6 +230,19 @@ def test_urban_from_20_percent(facts: AreaFacts) -> None:
     assert execute(Query("urban"), _block_mask({BUILDING: 12, ROAD: 7})).answer == "rural"  # 19%
 
 
+def test_is_it_urban_is_answered_yes_or_no_and_picks_that_choice(facts: AreaFacts) -> None:
+    from core.query.parse import parse_question
+
+    q = parse_question("Is it urban?", facts.classes)
+    assert q == Query("urban", yes_no=True, order="urban")
+    assert execute(q, facts).answer == "no" and "Rural" in execute(q, facts).sentence  # 6% built
+    assert execute(q, facts, ["yes", "no"]).answer == "no"
+    rural = parse_question("is this area rural", facts.classes)
+    assert execute(rural, facts).answer == "yes"
+    either = parse_question("Is it urban or rural?", facts.classes)
+    assert not either.yes_no and execute(either, facts).answer == "rural"
+
+
 def test_land_use_from_10_percent(facts: AreaFacts) -> None:
     assert execute(Query("land_use"), facts).answer == "forest"  # 10.7%; farmland 8.0%, water 7.7%
     a = execute(Query("land_use"), _block_mask({FOREST: 10, AGRI: 9, WATER: 40}))

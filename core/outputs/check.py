@@ -61,6 +61,8 @@ def check_output(path: Optional[PathLike], fmt: str, inputs: Iterable[PathLike] 
         if not out.lower().endswith(extensions):
             raise InputError(f"The output {text} must be {label} ({' or '.join(extensions)}).")
         parent = os.path.dirname(out)
+    if os.path.isfile(parent):
+        raise InputError(f"The output folder {parent} is a file, not a folder.")
     if not os.path.isdir(parent):
         raise InputError(f"The output folder {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):

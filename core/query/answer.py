@@ -26,13 +26,19 @@ class Answer:
     generated: Any = None  # the model's generation, when the model answered
 
 
+NO_ANSWER = "The language model gave no answer."
+
+
 def answer_question(question: str, facts: AreaFacts, choices: Optional[Sequence[str]],
-                    ask_model: Callable[[], Any], match_choice: Callable[[str, list[str]], Optional[int]]) -> Answer:
+                    ask_model: Callable[[], Any], match_choice: Callable[[str, list[str]], Optional[int]],
+                    rank_choices: Optional[Callable[[], int]] = None) -> Answer:
     """Measured answer for a question the query layer parses; else the model's, checked against ``facts``.
 
     Args:
         ask_model: runs the language model on the question; returns an object with ``.text``.
         match_choice: maps a model's text to a choice index (multiple choice), or None.
+        rank_choices: the index of the choice the model scores likeliest, for when its words name none
+            (multiple choice then always answers with a choice, and says how it was picked).
     """
     query = parse_question(question, facts.classes)
     if query is not None:
@@ -42,12 +48,19 @@ def answer_question(question: str, facts: AreaFacts, choices: Optional[Sequence[
     text = gen.text.strip()
     if choices:
         picked = match_choice(text, list(choices))
+        if picked is None and rank_choices is not None:
+            said = f"'{text}'" if text else "nothing"
+            chosen = list(choices)[rank_choices()]
+            return Answer(chosen, "model", f"the language model wrote {said}, which names no choice; "
+                          f"'{chosen}' is the choice it scores likeliest", model_answer=text, generated=gen)
         text = list(choices)[picked] if picked is not None else text
     return check_text(text, facts, gen)
 
 
 def check_text(text: str, facts: AreaFacts, gen: Any = None) -> Answer:
     """The model's text as an answer: ``model`` when it states no measurable figure, else ``checked``."""
+    if not text:
+        return Answer(NO_ANSWER, "model", "the language model wrote nothing", model_answer="", generated=gen)
     claims = find_claims(text, facts)
     if not claims:
         return Answer(text, "model", "written by the language model; it states no figure the land-cover map "

@@ -217,8 +217,11 @@ def _urban(q: Query, f: AreaFacts) -> MeasuredAnswer:
     built = f.fraction("building", q.region) + f.fraction("road", q.region)
     fig = Figure("built share", round(100 * built, 2), "%", f"buildings and roads {100 * built:.1f}%")
     label = "urban" if built >= URBAN_MIN_BUILT else "rural"
-    return MeasuredAnswer(label, f"{label.capitalize()}: {fig.text}{_where(q, f)} (urban from "
-                          f"{100 * URBAN_MIN_BUILT:.0f}%), {HOW}.", [fig])
+    sentence = f"{label.capitalize()}: {fig.text}{_where(q, f)} (urban from {100 * URBAN_MIN_BUILT:.0f}%), {HOW}."
+    if q.yes_no:  # "is it urban?": yes or no, with the measured label
+        word = "yes" if label == q.order else "no"
+        return MeasuredAnswer(word, f"{word.capitalize()}. {sentence}", [fig])
+    return MeasuredAnswer(label, sentence, [fig])
 
 
 def _land_use(q: Query, f: AreaFacts) -> MeasuredAnswer:

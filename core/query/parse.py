@@ -114,7 +114,9 @@ def _parse(question: str, classes: Optional[Sequence[str]]) -> Optional[Query]:
         if not any(_known(w, classes) for w in m.groups()):
             return None
     if _URBAN.search(body) and not names:
-        return Query("urban", region=region)
+        asked = set(re.findall(r"\b(rural|urban)\b", body))
+        yes_no = len(asked) == 1 and re.match(r"^(is|are)\b", body) is not None and " or " not in body
+        return Query("urban", region=region, yes_no=yes_no, order=asked.pop() if yes_no else "")
     if not names and _RANK_ASK.search(body) and re.search(r"\b(most|fewest|least) (objects|patches|instances|pieces)\b",
                                                            body):
         least = re.search(r"\b(fewest|least) (objects|patches|instances|pieces)\b", body) is not None

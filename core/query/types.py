@@ -34,7 +34,8 @@ class Query:
         unit: '%', 'm2', 'ha', 'km2', 'acre' or '' (the answer then picks a readable one).
         region: the part of the area the question is about (None: the whole area).
         by: compare/rank by 'area' or 'count'.
-        order: compare: 'more' | 'less'; rank: 'largest' | 'smallest'; where: 'largest' for the largest object.
+        order: compare: 'more' | 'less'; rank: 'largest' | 'smallest'; where: 'largest' for the largest object;
+            urban: the word a yes/no question asks about ('urban' | 'rural').
         near: count: only objects within "next to" distance of this class ('' for all).
         distance: adjacent, and count with ``near``: 'next_to' (touching, a few metres) or 'near' (tens of metres).
     """
@@ -47,7 +48,7 @@ class Query:
     order: str = ""
     near: str = ""
     distance: str = ""
-    yes_no: bool = False  # compare: the question wants yes/no ("is there more..."), not a class name
+    yes_no: bool = False  # compare, urban: the question wants yes/no ("is there more...", "is it urban?")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with only the fields that say something (``yes_no`` is how to word the answer)."""
