@@ -1,4 +1,9 @@
-"""The engine holder (QGIS-free): one engine process per settings, started once and reused, one call at a time."""
+"""The engine holder (QGIS-free): one engine process per settings, started once and reused, one call at a time.
+
+Calls queue on a lock and never cross: a caller reads only its own call's messages, and a call its caller
+stopped reading (a callback raised) takes its process with it, so no late message reaches the next caller.
+A process that dies (OOM killer, segfault) is reported in one sentence and replaced on the next request.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from core.config import EngineConfig
 from core.errors import Cancelled, InputError
 
 from . import engine_worker
+from .engine_exit import exit_sentence
 
 ProgressFn = Callable[[float, str], None]
 CancelledFn = Callable[[], bool]
@@ -29,6 +35,14 @@ class EngineFailure(RuntimeError):
         super().__init__(message)
         self.type_name = type_name
         self.details = details
+
+
+class EngineDied(EngineFailure):
+    """The engine process ended on its own (killed, crashed); the message is one sentence for the user."""
+
+    def __init__(self, exitcode: Optional[int]) -> None:
+        super().__init__("EngineProcessError", exit_sentence(exitcode), f"engine process exit code {exitcode}")
+        self.exitcode = exitcode
 
 
 def _same_build(path: str) -> bool:
@@ -69,11 +83,11 @@ class _Worker:
         self.proc.start()
         child.close()
         self.pid: Optional[int] = None
+        self.busy = False  # a call was sent and its result or error has not been read yet
 
-    def _died(self) -> EngineFailure:
+    def _died(self) -> EngineDied:
         self.proc.join(1)
-        return EngineFailure("EngineProcessError",
-                             f"the engine process stopped unexpectedly (exit code {self.proc.exitcode})")
+        return EngineDied(self.proc.exitcode)
 
     def send(self, message: tuple) -> None:
         """Send a message; a broken pipe means the process died."""
@@ -93,6 +107,7 @@ class _Worker:
                 except (EOFError, OSError):
                     raise self._died() from None
                 if message[0] == "error":
+                    self.busy = False
                     _, kind, type_name, text, details = message
                     if kind == "input":
                         raise InputError(text)
@@ -101,6 +116,7 @@ class _Worker:
                     raise EngineFailure(type_name, text, details)
                 final = on_message(message)
                 if final is not None:
+                    self.busy = False
                     return final[0]
             elif not self.proc.is_alive():
                 raise self._died()
@@ -184,9 +200,12 @@ class EngineHolder:
 
         ``python`` picks the interpreter of the engine process (default: the holder's, else :func:`default_python`).
 
+        Calls from several threads queue: each caller gets its own result and only its own messages.
+
         Raises:
             InputError, Cancelled: as the engine raised them.
-            EngineFailure: any other error in the engine, or a crash of its process.
+            EngineDied: the engine process was killed or crashed (one sentence); the next call starts a new one.
+            EngineFailure: any other error in the engine.
         """
         while not self._lock.acquire(timeout=0.1):
             if cancelled is not None and cancelled():
@@ -207,10 +226,13 @@ class EngineHolder:
 
             self._calls += 1
             try:
+                worker.busy = True
                 worker.send(("call", self._calls, method, kwargs))
                 return worker.receive(cancelled, on_message, self.cancel_grace, self._calls)
-            except EngineFailure:
-                if not worker.proc.is_alive():
+            except BaseException:
+                # Dead, or still busy with a call nobody reads any more (a callback raised): its late
+                # progress and result must not reach the next caller, so the process goes.
+                if worker is self._worker and (worker.busy or not worker.proc.is_alive()):
                     self._drop()
                 raise
         finally:

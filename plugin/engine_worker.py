@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -81,6 +82,17 @@ def serve(conn: Any, config: Any, factory: str = "core.engine:Engine", extra_pat
     except BaseException as exc:  # noqa: BLE001
         conn.send(describe_error(exc))
         return
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        """terminate() (a cancel that did not stop in time, QGIS quitting): remove the engine's temporary files,
+        then exit at once with 128 + the signal."""
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+        os._exit(128 + signum)
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_terminate)
     conn.send(("ready", os.getpid()))
     try:
         while True:

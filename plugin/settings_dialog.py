@@ -1,4 +1,4 @@
-"""The settings dialog: model, device, backend, tiling and semantic database."""
+"""The settings dialog: model, device, backend, tiling and semantic database, within core's limits."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .settings import BACKENDS, DEVICES, PluginSettings
+from core.config import BACKENDS, DEVICES, TILE_MAX, TILE_MIN, TOKENS_MAX
+
+from .settings import PluginSettings
 
 
 def _path_row(edit: QLineEdit, caption: str, parent: QWidget) -> QWidget:
@@ -58,16 +60,19 @@ class SettingsDialog(QDialog):
         self.backend_combo.setToolTip("onnx runs the segmentation encoder with onnxruntime")
         form.addRow("Backend", self.backend_combo)
         self.tile_spin = QSpinBox()
-        self.tile_spin.setRange(32, 4096)
+        self.tile_spin.setRange(TILE_MIN, TILE_MAX)
         self.tile_spin.setSingleStep(64)
         self.tile_spin.setSuffix(" px")
+        self.tile_spin.setKeyboardTracking(False)  # typing "1024" must not pass through 102 and cut the overlap
         form.addRow("Tile size", self.tile_spin)
         self.overlap_spin = QSpinBox()
-        self.overlap_spin.setRange(0, 1024)
         self.overlap_spin.setSuffix(" px")
+        self.overlap_spin.setToolTip("At most half the tile size")
+        self.tile_spin.valueChanged.connect(self._limit_overlap)
+        self._limit_overlap(self.tile_spin.value())
         form.addRow("Tile overlap", self.overlap_spin)
         self.tokens_spin = QSpinBox()
-        self.tokens_spin.setRange(1, 1024)
+        self.tokens_spin.setRange(1, TOKENS_MAX)
         self.tokens_spin.setSuffix(" tokens")
         form.addRow("Longest answer", self.tokens_spin)
         self.db_edit = QLineEdit()
@@ -91,9 +96,16 @@ class SettingsDialog(QDialog):
         form.addRow(self.buttons)
         self.set_values(settings)
 
+    def _limit_overlap(self, tile: int) -> None:
+        """The overlap may be at most half the tile (core's rule); a larger one is lowered with it."""
+        self.overlap_spin.setRange(0, tile // 2)
+
     def set_values(self, s: PluginSettings) -> None:
-        """Show ``s`` in the widgets."""
+        """Show ``s`` (validated) in the widgets."""
+        s = s.validated()
         self.model_edit.setText(s.model)
+        if self.device_combo.findText(s.device) < 0:  # a device core accepts beyond the list, e.g. cuda:1
+            self.device_combo.addItem(s.device)
         self.device_combo.setCurrentText(s.device)
         self.backend_combo.setCurrentText(s.backend)
         self.tile_spin.setValue(s.tile)

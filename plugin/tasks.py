@@ -11,7 +11,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from core.config import EngineConfig
 from core.errors import Cancelled, InputError
 
-from .engine_client import ENGINES, EngineFailure, EngineHolder
+from .engine_client import ENGINES, EngineDied, EngineFailure, EngineHolder
 
 LOG_TAG = "EarthAsk"
 
@@ -20,6 +20,8 @@ def error_sentence(exc: BaseException) -> str:
     """One clear sentence for the message bar; the traceback goes to the log, never to a dialog."""
     if isinstance(exc, InputError):
         return str(exc).strip() or "The input is not valid."
+    if isinstance(exc, EngineDied):  # already one sentence: what stopped the process and what happens next
+        return str(exc)
     name = exc.type_name if isinstance(exc, EngineFailure) else type(exc).__name__
     missing = re.match(r"No module named '([^'.]+)", str(exc))
     if name == "ModuleNotFoundError" and missing:

@@ -110,3 +110,13 @@ def plugin(iface, qtbot):
         qtbot.waitUntil(lambda: instance.controller.task is None, timeout=60000)
     instance.unload()
 
+
+
+@pytest.fixture(scope="module")
+def holder():
+    """An engine holder over the slow stand-in engine (tests/plugin/slow_engine.py), for the plumbing tests."""
+    from plugin.engine_client import EngineHolder
+
+    h = EngineHolder(factory="slow_engine:SlowEngine", extra_path=(str(HERE),), cancel_grace=2.0)
+    yield h
+    h.shutdown()

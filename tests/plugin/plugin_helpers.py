@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from qgis.core import QgsCoordinateTransform, QgsMapLayer, QgsProject
+from qgis.core import QgsApplication, QgsCoordinateTransform, QgsMapLayer, QgsProject
 from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsMapCanvas, QgsMessageBar
 from qgis.PyQt.QtCore import QObject, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
@@ -102,3 +102,22 @@ def ask(qtbot, plugin, text: str) -> None:
     dock.input.clear()
     qtbot.keyClicks(dock.input, text)
     qtbot.keyClick(dock.input, Qt.Key.Key_Return)
+
+
+def start_task(task: Any) -> dict:
+    """Start an EngineTask; the dict it returns fills with ``result``, ``error`` (a sentence) or ``cancelled``."""
+    import time
+
+    outcome: dict = {}
+    task.resultReady.connect(lambda r: outcome.setdefault("result", r))
+    task.errorOccurred.connect(lambda m: outcome.setdefault("error", m))
+    task.wasCancelled.connect(lambda: outcome.setdefault("cancelled", time.perf_counter()))
+    QgsApplication.taskManager().addTask(task)
+    return outcome
+
+
+def run_task(qtbot, task: Any, timeout: int = 30000) -> dict:
+    """Run an EngineTask to its end; its outcome as :func:`start_task` fills it."""
+    outcome = start_task(task)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout)
+    return outcome

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 
 from core.errors import InputError
 from core.progress import check_cancelled
+from core.results import CaptionResult, Provenance
 
 
 class SlowEngine:
@@ -37,7 +39,25 @@ class SlowEngine:
             raise MemoryError()
         if kind == "crash":
             os._exit(3)
+        if kind == "segfault":  # a real invalid read, as a broken native library makes
+            ctypes.string_at(0)
         raise RuntimeError("boom\nwith a second line")
+
+    def echo(self, tag: str, steps: int = 5, seconds: float = 0.04, progress=None, cancelled=None,
+             on_text=None) -> dict:
+        """Streams progress and text tagged with ``tag``, then returns its arguments and when it ran (this process)."""
+        start = time.monotonic()
+        for i in range(steps):
+            check_cancelled(cancelled)
+            time.sleep(seconds)
+            progress((i + 1) / steps, f"{tag} step {i + 1}/{steps}")
+            on_text(f"{tag}{i} ")
+        return {"tag": tag, "steps": steps, "pid": self.pid, "start": start, "end": time.monotonic()}
+
+    def caption(self, raster: str, aoi=None, progress=None, cancelled=None, on_text=None) -> CaptionResult:
+        """Forty "tiles" (2 s): time for a test to kill the process in the middle of a chat turn."""
+        text = self.tiles(40, progress=progress, cancelled=cancelled, on_text=on_text)
+        return CaptionResult(text, Provenance(raster=raster, aoi=aoi, tiles=40, device="cpu"))
 
     def whoami(self, progress=None, cancelled=None) -> dict:
         return {"pid": self.pid, "engine": id(self), "model": self.config.model, "tile": self.config.tile}

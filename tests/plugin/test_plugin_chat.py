@@ -59,6 +59,16 @@ def test_measured_question_says_so_and_shows_its_figures(plugin, iface, utm_laye
     assert widget.provenance  # the provenance section stays
 
 
+def _measured_classes(provenance: dict) -> list[str]:
+    """The land-cover classes the segmentation measured in the area, largest first ("find" can name them)."""
+    stats = sorted(provenance["class_stats"], key=lambda c: -c["area_m2"])
+    return [c["name"] for c in stats if c["name"] != "background" and c["area_m2"] > 0]
+
+
+def _vector_layers() -> list[QgsVectorLayer]:
+    return [lyr for lyr in QgsProject.instance().mapLayers().values() if isinstance(lyr, QgsVectorLayer)]
+
+
 def test_plain_word_commands_caption_and_ground(plugin, iface, utm_layer, qtbot) -> None:
     show_layer(iface, utm_layer)
     controller = plugin.controller
@@ -67,21 +77,41 @@ def test_plain_word_commands_caption_and_ground(plugin, iface, utm_layer, qtbot)
     caption = controller.conversation.turns[-1]
     assert caption.kind == "caption" and caption.status == DONE, caption.error
     assert caption.answer == caption.result["caption"]
+    present = _measured_classes(caption.result["provenance"])
+    assert present, "the segmentation measured no class to find"
 
-    ask(qtbot, plugin, "find all playgrounds")
+    ask(qtbot, plugin, f"find all {present[0]}")  # the class covering most of the scene: there is something
     wait_for_task(qtbot, controller)
     ground = controller.conversation.turns[-1]
     assert ground.kind == "ground" and ground.status == DONE, ground.error
-    assert ground.result["prompt"] == "playgrounds"
-    measured = ground.result.get("source") == "measured"  # a land-cover class is measured, not drawn by the model
-    found = ground.result["objects"] if measured else ground.result["boxes"]
-    layers = [lyr for lyr in QgsProject.instance().mapLayers().values() if isinstance(lyr, QgsVectorLayer)]
-    if found:  # the random tiny model may find nothing; then there is a message and no layer
-        assert len(layers) == 1 and layers[0].featureCount() == len(found)
-        assert layers[0].crs() == (utm_layer.crs() if measured else QgsProject.instance().crs())
-        assert layers[0].name().startswith("find: ") and ("(measured" if measured else "(model") in layers[0].name()
-    else:
-        assert not layers and any("Nothing like" in m for m in iface.messages())
+    assert ground.result["prompt"] == present[0] and ground.result["source"] == "measured"
+    objects = ground.result["objects"]
+    assert len(objects) > 0 and {o["label"] for o in objects} == {present[0]}
+    [layer] = _vector_layers()
+    assert layer.featureCount() == len(objects) > 0 and layer.crs() == utm_layer.crs()
+    assert layer.name() == f"find: {present[0]} (measured, {len(objects)} object{'s' * (len(objects) > 1)})"
+    scene = utm_layer.extent()
+    for feature in layer.getFeatures():
+        geometry = feature.geometry()
+        assert geometry.area() > 0 and scene.contains(geometry.boundingBox())  # a real outline, inside the raster
+    assert sum(o["area_m2"] for o in objects) <= next(
+        c["area_m2"] for c in ground.result["provenance"]["class_stats"] if c["name"] == present[0]) + 1e-6
+    assert plugin.dock.turn_widgets[ground.id].boxes_button.isEnabled()
+
+
+def test_find_of_a_class_not_in_the_area_says_so_and_adds_no_layer(plugin, iface, utm_layer, qtbot) -> None:
+    show_layer(iface, utm_layer)
+    controller = plugin.controller
+    ask(qtbot, plugin, "describe this")
+    wait_for_task(qtbot, controller)
+    present = _measured_classes(controller.conversation.turns[-1].result["provenance"])
+    absent = next(c for c in ("playground", "water", "building", "forest", "agriculture") if c not in present)
+    ask(qtbot, plugin, f"find all {absent}")
+    wait_for_task(qtbot, controller)
+    ground = controller.conversation.turns[-1]
+    assert ground.status == DONE and ground.result["source"] == "measured" and not ground.result["objects"]
+    assert not _vector_layers() and any(f"Nothing like \u201c{absent}\u201d" in m for m in iface.messages())
+    assert not plugin.dock.turn_widgets[ground.id].boxes_button.isEnabled()
 
 
 def test_segmentation_button_adds_a_styled_layer_with_legend(plugin, iface, utm_layer, qtbot) -> None:

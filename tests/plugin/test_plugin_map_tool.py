@@ -71,27 +71,25 @@ def test_drawn_box_becomes_the_target_and_gives_layers_in_the_project_crs(plugin
     shown = QgsCoordinateTransform(layer.crs(), MERCATOR, QgsProject.instance()).transformBoundingBox(layer.extent())
     assert shown.contains(drawn.buffered(-2 * PIXEL))  # on the map it covers the drawn box
 
-    # Grounding in the box: boxes come back as a memory layer in the project CRS, inside the drawn box.
-    ask(qtbot, plugin, "find all playgrounds")
+    # "find" in the box, naming the class the box's segmentation measured most of: its objects come back
+    # outlined in the raster CRS, inside the box asked about.
+    stats = sorted(seg.result["provenance"]["class_stats"], key=lambda c: -c["area_m2"])
+    cls = next(c["name"] for c in stats if c["name"] != "background")
+    ask(qtbot, plugin, f"find all {cls}")
     wait_for_task(qtbot, plugin.controller)
     turn = plugin.controller.conversation.turns[-1]
     assert turn.kind == "ground" and turn.status == DONE, turn.error
     assert _close(QgsRectangle(*turn.result["provenance"]["aoi"]), expected, PIXEL)
-    boxes = turn.result_obj.boxes
-    vectors = [lyr for lyr in QgsProject.instance().mapLayers().values() if isinstance(lyr, QgsVectorLayer)]
-    if boxes:  # the random tiny model may find nothing
-        [boxes_layer] = vectors
-        assert boxes_layer.crs() == MERCATOR and boxes_layer.featureCount() == len(boxes)
-        to_map = QgsCoordinateTransform(utm_layer.crs(), MERCATOR, QgsProject.instance())
-        union = QgsRectangle()
-        for b in boxes:
-            union.combineExtentWith(to_map.transformBoundingBox(QgsRectangle(b.x1, b.y1, b.x2, b.y2)))
-        assert _close(boxes_layer.extent(), union, 0.5)
-        assert drawn.buffered(2 * PIXEL).contains(boxes_layer.extent())
-        names = boxes_layer.fields().names()
-        assert names == ["label", "score", "prompt", "source", "model", "created"]
-    else:
-        assert not vectors
+    objects = turn.result_obj.objects
+    assert turn.result_obj.source == "measured" and len(objects) > 0
+    [found] = [lyr for lyr in QgsProject.instance().mapLayers().values() if isinstance(lyr, QgsVectorLayer)]
+    assert found.crs() == utm_layer.crs() and found.featureCount() == len(objects)
+    union = QgsRectangle()
+    for o in objects:
+        union.combineExtentWith(QgsRectangle(o.box.x1, o.box.y1, o.box.x2, o.box.y2))
+    assert _close(found.extent(), union, 0.5)
+    assert expected.buffered(PIXEL).contains(found.extent())  # inside the drawn box, up to one pixel
+    assert all(f.geometry().area() > 0 and f["label"] == cls for f in found.getFeatures())
 
 
 def test_panel_and_tool_agree_on_the_target(plugin, iface, utm_layer, qtbot) -> None:

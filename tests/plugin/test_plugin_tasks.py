@@ -8,35 +8,18 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
+from plugin_helpers import run_task
 from qgis.core import QgsApplication
 
 from core.config import EngineConfig
 from core.errors import Cancelled, InputError
-from plugin.engine_client import EngineFailure, EngineHolder
+from plugin.engine_client import EngineFailure
 from plugin.tasks import EngineTask, error_sentence
 
 pytestmark = pytest.mark.qgis
 CONFIG = EngineConfig(model="tiny", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def holder():
-    h = EngineHolder(factory="slow_engine:SlowEngine", extra_path=(str(Path(__file__).parent),), cancel_grace=2.0)
-    yield h
-    h.shutdown()
-
-
-def _run(qtbot, task: EngineTask, timeout: int = 30000) -> dict:
-    outcome: dict = {}
-    task.resultReady.connect(lambda r: outcome.setdefault("result", r))
-    task.errorOccurred.connect(lambda m: outcome.setdefault("error", m))
-    task.wasCancelled.connect(lambda: outcome.setdefault("cancelled", time.perf_counter()))
-    QgsApplication.taskManager().addTask(task)
-    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout)
-    return outcome
 
 
 def test_cancel_stops_within_one_tile(qtbot, holder) -> None:
@@ -64,7 +47,7 @@ def test_streamed_text_and_progress_arrive_on_the_main_thread(qtbot, holder) -> 
     messages: list[str] = []
     task.textReceived.connect(pieces.append)
     task.messageChanged.connect(messages.append)
-    assert _run(qtbot, task) == {"result": "all tiles"}
+    assert run_task(qtbot, task) == {"result": "all tiles"}
     qtbot.waitUntil(lambda: len(pieces) == 5)
     assert "".join(pieces) == "0 1 2 3 4 " and messages[-1] == "tile 5/5"
 
@@ -75,14 +58,16 @@ def test_streamed_text_and_progress_arrive_on_the_main_thread(qtbot, holder) -> 
         ("input", "The raster has no CRS."),
         ("runtime", "EarthAsk failed (RuntimeError): boom"),
         ("memory", "Out of memory: try a smaller area, a smaller tile size or the CPU device."),
-        ("crash", "EarthAsk failed (EngineProcessError): the engine process stopped unexpectedly (exit code 3)"),
+        ("crash", "The engine process stopped unexpectedly (exit code 3); the next request starts a new one."),
+        ("segfault", "The engine process crashed (SIGSEGV, a segmentation fault in a native library); the next "
+                     "request starts a new one."),
     ],
 )
 def test_errors_become_one_sentence(qtbot, holder, kind: str, message: str) -> None:
-    outcome = _run(qtbot, EngineTask("fails", "fail", {"kind": kind}, CONFIG, holder))
+    outcome = run_task(qtbot, EngineTask("fails", "fail", {"kind": kind}, CONFIG, holder))
     assert outcome == {"error": message}
     # and the next call works (a crashed engine process is replaced)
-    assert "pid" in _run(qtbot, EngineTask("next", "whoami", {}, CONFIG, holder))["result"]
+    assert "pid" in run_task(qtbot, EngineTask("next", "whoami", {}, CONFIG, holder))["result"]
 
 
 def test_error_sentence_is_one_line() -> None:
