@@ -34,14 +34,17 @@ class Area:
         """Identifies the area and the file's version, for caching segmentations."""
         st = os.stat(self.info.path)
         poly = None if self.mask is None else hash(self.mask.tobytes())
-        return (self.info.path, st.st_mtime_ns, st.st_size, tuple(self.window.to_list()), poly)
+        return (self.info.path, st.st_mtime_ns, st.st_size, tuple(self.window.to_list()), poly,
+                tuple(self.profile.rgb_bands))
 
 
-def locate(raster: str, aoi: AOILike) -> Area:
-    """Open the raster and place the AOI on it (whole scene when ``aoi`` is None or empty).
+def locate(raster: str, aoi: AOILike, bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None) -> Area:
+    """Open the raster, choose its bands and place the AOI on it (whole scene when ``aoi`` is None or empty).
+
+    ``bands`` (1-based red, green, blue) and ``sensor`` are the user's choice; see :func:`core.imagery.choose_bands`.
 
     Raises:
-        InputError: missing/corrupt raster, AOI outside the scene.
+        InputError: missing/corrupt raster, bands it does not have, an unknown sensor, AOI outside the scene.
     """
     if not raster or not str(raster).strip():
         raise InputError("No raster was given.")
@@ -51,7 +54,7 @@ def locate(raster: str, aoi: AOILike) -> Area:
     else:
         placed = resolve_aoi(info, aoi)
         window, bounds, mask = placed.window, placed.bounds, placed.mask
-    profile = compute_stretch(info.path, detect_profile(info))
+    profile = compute_stretch(info.path, detect_profile(info, sensor, tuple(bands) if bands else None))
     return Area(info, window, bounds, mask, profile)
 
 

@@ -93,6 +93,10 @@ def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
         p.add_argument("raster", help="any GDAL-readable raster (GeoTIFF, JP2, VRT...)")
         p.add_argument("--aoi", help="area of interest: 'xmin,ymin,xmax,ymax' or a WKT polygon, in the "
                        "raster CRS, or followed by '@EPSG:4326' (any EPSG code)")
+        p.add_argument("--bands", help="the bands shown as red,green,blue, 1-based (e.g. 3,2,1); default: what the "
+                       "file says (descriptions, wavelengths, product name), else a guess by band count")
+        p.add_argument("--sensor", help="how the bands are stacked: sentinel2, landsat5, landsat7, landsat8 (or 9), "
+                       "naip, worldview, planetscope, rgb, bgr, grey")
     d = EngineConfig()  # the one place the defaults live
     p.add_argument("--model", help=f"'default' (shipped), 'tiny' (random) or a checkpoint dir (default {d.model})")
     p.add_argument("--device", choices=DEVICES, help=f"default {d.device}")
@@ -176,6 +180,10 @@ def _summary(prov: Any) -> str:
                      f"  {s.position}")
     for r in prov.retrieved:
         lines.append(f"  retrieved ({r.score:.3f}, {r.level}): {r.text}")
+    bp = prov.band_profile or {}
+    if bp.get("rgb_bands"):
+        r, g, b = bp["rgb_bands"]
+        lines.append(f"  bands: red {r}, green {g}, blue {b} ({bp.get('name')}, from {bp.get('detected_from')})")
     lines += [f"  note: {n}" for n in prov.notes]
     total = sum(prov.timings.values())
     lines.append(f"  {prov.tiles} tiles, {total:.1f} s, device {prov.device}, backend {prov.backend}, "
@@ -243,8 +251,12 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
             print(f"wrote {path}")
         return
 
+    from core.imagery import parse_bands
+
+    bands = parse_bands(args.bands) if args.bands is not None else None
     with Engine(_config(args)) as engine:
-        _run_engine(engine, args, dict(aoi=args.aoi, progress=progress, cancelled=cancelled))
+        _run_engine(engine, args, dict(aoi=args.aoi, progress=progress, cancelled=cancelled, bands=bands,
+                                       sensor=args.sensor))
 
 
 def _run_engine(engine: Any, args: argparse.Namespace, kw: dict[str, Any]) -> None:

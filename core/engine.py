@@ -31,6 +31,7 @@ from core.results import (
 from core.stats import SceneStats, describe_stats
 
 TextFn = Callable[[str], None]
+Imagery = tuple[Optional[Sequence[int]], Optional[str]]  # the user's (bands, sensor)
 MAX_QUESTION = 2000  # characters
 MAX_AREAS = 4  # segmentations kept for later questions; the oldest one's mask file goes first
 
@@ -154,6 +155,8 @@ class Engine:
     def _provenance(self, area: Area, stats: Optional[SceneStats], tiles: int, timings: dict[str, float]) -> Provenance:
         backend = self.config.backend + (f" ({', '.join(self._providers)})" if self._providers else "")
         notes = list(self.loaded.notes) + (list(stats.notes) if stats else [])
+        if area.profile.note:
+            notes.append(area.profile.note)
         return Provenance(
             raster=area.info.path, crs=area.info.crs, aoi=list(area.bounds), band_profile=area.profile.to_dict(),
             class_stats=list(stats.classes) if stats else [], tiles=tiles, timings=timings, device=self.device,
@@ -166,10 +169,13 @@ class Engine:
         from core.tiled import segment_raster
 
         key = area.key + (self.config.tile, self.config.overlap, self.config.backend)
-        if out is None and key in self._segmentations:
+        if key in self._segmentations:  # segmented before: reused, copied to ``out`` when one is asked for
             self._segmentations.move_to_end(key)
+            kept = self._segmentations[key]
+            if out is not None:
+                kept = (_copy_mask(kept[0], out, cancelled), kept[1], kept[2])
             progress(1.0, "segmentation reused")
-            return self._segmentations[key]
+            return kept
         self._made += 1
         target = Path(out) if out else self.workdir / f"landcover_{self._made}.tif"
         result = segment_raster(
@@ -188,18 +194,19 @@ class Engine:
         return value
 
     def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn], cancelled: Optional[CancelledFn],
-                 out: Optional[str] = None, upto: float = 0.7,
-                 writes: Sequence[tuple[Optional[str], str]] = ()) -> tuple[Area, SceneStats, int, dict[str, float]]:
+                 out: Optional[str] = None, upto: float = 0.7, writes: Sequence[tuple[Optional[str], str]] = (),
+                 imagery: Imagery = (None, None)) -> tuple[Area, SceneStats, int, dict[str, float]]:
         """Place the AOI, check the outputs, load the model, segment and measure (to ``out``, else the cache).
 
         ``writes``: (path, format) of the request's other outputs, checked here with ``out`` before the model
-        loads (never an input, the right extension, a folder that exists).
+        loads (never an input, the right extension, a folder that exists). ``imagery``: the user's (bands,
+        sensor), see :func:`core.imagery.choose_bands`.
         """
         from core.outputs import check_output, input_files
 
         report = progress or no_progress
         t0 = time.perf_counter()
-        area = analysis.locate(raster, aoi)
+        area = analysis.locate(raster, aoi, bands=imagery[0], sensor=imagery[1])
         inputs = input_files(area.info.path)
         for path, fmt in ([(out, "geotiff")] if out is not None else []) + [w for w in writes if w[0] is not None]:
             check_output(path, fmt, inputs)
@@ -212,9 +219,9 @@ class Engine:
         return area, stats, tiles, {"open": t1 - t0, "segment": t2 - t1}
 
     def _look(self, raster: str, aoi: AOILike, report: ProgressFn, cancelled: Optional[CancelledFn],
-              stage: str) -> tuple[Area, SceneStats, int, dict[str, float], Any, list[Retrieved]]:
+              stage: str, imagery: Imagery) -> tuple[Area, SceneStats, int, dict[str, float], Any, list[Retrieved]]:
         """Segment and measure the area, read its image for the model and retrieve descriptions."""
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, imagery=imagery)
         t0 = time.perf_counter()
         image = self.image(area)
         retrieved = self._retrieve(image)
@@ -257,21 +264,30 @@ class Engine:
 
     # ----- pipelines -----------------------------------------------------------------------------
     def segment(self, raster: str, aoi: AOILike = None, out: Optional[str] = None,
-                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> SegmentResult:
+                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
+                bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None) -> SegmentResult:
         """Land-cover segmentation of the raster (or AOI) to a class-index GeoTIFF, with map-unit stats.
 
         ``out`` defaults to ``<raster name>_landcover.tif`` in the current folder; it is never an input.
+        An area this engine has segmented before (for a question, say) is not segmented again: the kept mask is
+        copied to ``out``, with the same figures.
         """
         if out is None:
             out = os.path.abspath(f"{Path(str(raster)).stem}_landcover.tif")
-        area, stats, tiles, timings = self._prepare(raster, aoi, progress, cancelled, out=out, upto=0.98)
+        area, stats, tiles, timings = self._prepare(raster, aoi, progress, cancelled, out=out, upto=0.98,
+                                                    imagery=(bands, sensor))
         (progress or no_progress)(1.0, "done")
         return SegmentResult(out, self.classes, self._provenance(area, stats, tiles, timings))
 
     def ask(self, raster: str, question: str, choices: Optional[Sequence[str]] = None, aoi: AOILike = None,
             progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
-            on_text: Optional[TextFn] = None) -> AnswerResult:
-        """Answer a question about the raster (or AOI), guided by its measured land cover."""
+            on_text: Optional[TextFn] = None, bands: Optional[Sequence[int]] = None,
+            sensor: Optional[str] = None) -> AnswerResult:
+        """Answer a question about the raster (or AOI), guided by its measured land cover.
+
+        Every method takes ``bands`` (1-based red, green, blue) and ``sensor`` (see ``core.imagery.sensors``) to
+        say how the raster's bands are read; without them the file's descriptions, wavelengths or name decide.
+        """
         from core.query.choices import check_options
 
         if not question or not question.strip():
@@ -283,7 +299,7 @@ class Engine:
         from models.prompts import match_choice
 
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled)
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, imagery=(bands, sensor))
         t0 = time.perf_counter()
         facts = self._facts(area)
         seen: dict[str, Any] = {}
@@ -315,10 +331,12 @@ class Engine:
                             model_answer=got.model_answer, overruled=got.overruled)
 
     def caption(self, raster: str, aoi: AOILike = None, progress: Optional[ProgressFn] = None,
-                cancelled: Optional[CancelledFn] = None, on_text: Optional[TextFn] = None) -> CaptionResult:
+                cancelled: Optional[CancelledFn] = None, on_text: Optional[TextFn] = None,
+                bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None) -> CaptionResult:
         """A caption of the raster (or AOI), conditioned on descriptions retrieved from the semantic database."""
         report = progress or no_progress
-        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "captioning")
+        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "captioning",
+                                                                      (bands, sensor))
         t0 = time.perf_counter()
         out = self.generate(image, "caption", "", stats, retrieved, None, on_text, cancelled)
         from core.query.answer import check_text
@@ -332,13 +350,15 @@ class Engine:
                              model_caption=got.model_answer, overruled=got.overruled)
 
     def classify(self, raster: str, labels: Optional[Sequence[str]] = None, aoi: AOILike = None,
-                 progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None) -> ClassifyResult:
+                 progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
+                 bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None) -> ClassifyResult:
         """Scene classification: the likelihood of each label as the answer, normalised over the labels."""
         from core.query.choices import check_options
 
         labels = check_options(labels, "labels")
         report = progress or no_progress
-        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "classifying")
+        area, stats, tiles, timings, image, retrieved = self._look(raster, aoi, report, cancelled, "classifying",
+                                                                      (bands, sensor))
         t0 = time.perf_counter()
         from models.scoring import score_choices
 
@@ -356,7 +376,8 @@ class Engine:
 
     def ground(self, raster: str, prompt: str, aoi: AOILike = None, out: Optional[str] = None,
                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
-               oriented: bool = False) -> GroundResult:
+               oriented: bool = False, bands: Optional[Sequence[int]] = None,
+               sensor: Optional[str] = None) -> GroundResult:
         """Find the objects a phrase describes, in the raster CRS.
 
         A phrase naming a land-cover class ("the 3 largest lakes in the north") is measured: the class's
@@ -369,7 +390,8 @@ class Engine:
         if not prompt or not prompt.strip():
             raise InputError("Say what to find, e.g. 'the playgrounds'.")
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, writes=[(out, "gpkg")])
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, writes=[(out, "gpkg")],
+                                                    imagery=(bands, sensor))
         query = parse_phrase(prompt, self.classes)
         if query is not None:
             from core.instances.ground import ground_instances
@@ -402,6 +424,18 @@ class Engine:
         prov = self._provenance(area, stats, tiles + windows, timings)
         report(1.0, "done")
         return GroundResult(prompt.strip(), boxes, layer, warnings, prov, source="model")
+
+
+def _copy_mask(path: str, out: str, cancelled: Optional[CancelledFn]) -> str:
+    """Copy a kept class mask (and its ``.aux.xml``) to ``out`` atomically: readers never see half a file."""
+    from core.outputs.atomic import atomic_file
+
+    check_cancelled(cancelled)
+    with atomic_file(out) as tmp:
+        shutil.copyfile(path, tmp)
+        if os.path.exists(path + ".aux.xml"):
+            shutil.copyfile(path + ".aux.xml", tmp + ".aux.xml")
+    return out
 
 
 __all__ = ["Engine"]

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -23,26 +23,6 @@ PathLike = Union[str, os.PathLike[str]]
 Source = Union[PathLike, DatasetReader]
 SUPPORTED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 
-# name -> (bands expected, 1-based band indexes shown as red, green, blue)
-PRESETS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    "sentinel2": (13, (4, 3, 2)),  # B1 B2 B3 B4 B5 B6 B7 B8 B8A B9 B10 B11 B12
-    "sentinel2_l2a": (12, (4, 3, 2)),  # as above without B10
-    "landsat8": (11, (4, 3, 2)),  # Landsat 8/9 OLI-TIRS B1..B11
-    "worldview8": (8, (5, 3, 2)),  # coastal blue green yellow red red-edge NIR1 NIR2
-    "rgbn": (4, (1, 2, 3)),
-    "bgrn": (4, (3, 2, 1)),
-    "rgb": (3, (1, 2, 3)),
-    "grey": (1, (1, 1, 1)),
-}
-_BY_COUNT = {13: "sentinel2", 12: "sentinel2_l2a", 11: "landsat8", 8: "worldview8", 4: "rgbn", 3: "rgb", 1: "grey"}
-# Words in a band description that name a colour (Sentinel-2 and Landsat 8/9 numbering).
-_COLOUR_WORDS = {
-    "red": {"red", "r", "b4", "b04"},
-    "green": {"green", "g", "b3", "b03"},
-    "blue": {"blue", "b", "b2", "b02"},
-}
-
-
 @dataclass
 class RasterInfo:
     """What a raster is: size, bands, type, georeferencing."""
@@ -58,6 +38,7 @@ class RasterInfo:
     nodata: Optional[float]
     res: tuple[float, float]  # pixel size (x, y) in CRS units
     descriptions: list[str]  # one per band, "" when unset
+    wavelengths: list[Optional[float]] = field(default_factory=list)  # band centres in µm, from metadata
 
     @property
     def window(self) -> PixelWindow:
@@ -69,14 +50,15 @@ class RasterInfo:
 class BandProfile:
     """Which three bands make the RGB composite and how they are stretched to 0..1."""
 
-    name: str  # preset name ("sentinel2", "rgbn", ...) or "custom"
+    name: str  # sensor ("sentinel2", "naip", ...; see core.imagery.sensors), "custom" or "first3"
     rgb_bands: tuple[int, int, int]  # 1-based source bands shown as red, green, blue
     scale: str  # "uint8": value / 255; "percentile": (value - low) / (high - low), clipped
-    detected_from: str  # "band count", "descriptions" or "override"
+    detected_from: str  # "override", "sensor", "descriptions", "wavelengths", "file name" or "band count"
     percentiles: tuple[float, float] = (2.0, 98.0)
     low: Optional[tuple[float, float, float]] = None  # per channel, from compute_stretch
     high: Optional[tuple[float, float, float]] = None
     nodata: Optional[float] = None
+    note: str = ""  # the guess made when the file does not say, and how to override it
 
     @property
     def ready(self) -> bool:
@@ -132,8 +114,28 @@ def open_raster(path: PathLike) -> RasterInfo:
         res = (float(ds.res[0]), float(ds.res[1]))
         descriptions = [d or "" for d in ds.descriptions]
         return RasterInfo(
-            name, ds.width, ds.height, ds.count, ds.dtypes[0], crs, epsg, transform, nodata, res, descriptions
+            name, ds.width, ds.height, ds.count, ds.dtypes[0], crs, epsg, transform, nodata, res, descriptions,
+            _wavelengths(ds),
         )  # type: ignore[arg-type]
+
+
+def _wavelengths(ds: DatasetReader) -> list[Optional[float]]:
+    """Band centre wavelengths in µm from band metadata (``WAVELENGTH``...) or an ENVI header ({a, b, ...})."""
+    from core.imagery.detect import wavelength_um
+
+    out: list[Optional[float]] = []
+    for i in range(1, ds.count + 1):
+        tags = {k.lower(): v for k, v in ds.tags(i).items()}
+        key = next((k for k in tags if "wavelength" in k and "unit" not in k and "fwhm" not in k), None)
+        units = next((v for k, v in tags.items() if "wavelength" in k and "unit" in k), "")
+        out.append(wavelength_um(tags[key], units) if key else None)
+    if any(w is not None for w in out):
+        return out
+    envi = {k.lower(): v for k, v in ds.tags(ns="ENVI").items()}
+    values = [v for v in re.split(r"[{},\s]+", envi.get("wavelength", "")) if v]
+    if len(values) == ds.count:
+        return [wavelength_um(v, envi.get("wavelength_units", "")) for v in values]
+    return []
 
 
 def _guarded(ds: DatasetReader, read: Any) -> Any:
@@ -144,51 +146,24 @@ def _guarded(ds: DatasetReader, read: Any) -> Any:
         raise InputError(f"Could not read {ds.name}; the file looks corrupt ({_first_line(e)}).") from e
 
 
-def _from_descriptions(descriptions: list[str]) -> Optional[tuple[int, int, int]]:
-    found: dict[str, int] = {}
-    for i, text in enumerate(descriptions, start=1):
-        words = set(re.split(r"[^a-z0-9]+", text.lower()))
-        for colour, names in _COLOUR_WORDS.items():
-            if colour not in found and words & names:
-                found[colour] = i
-    if len(found) < 3:
-        return None
-    return found["red"], found["green"], found["blue"]
-
-
 def detect_profile(
     info: RasterInfo, name: Optional[str] = None, rgb_bands: Optional[tuple[int, int, int]] = None
 ) -> BandProfile:
-    """Pick the RGB bands of a raster; the stretch is set later by :func:`compute_stretch`.
+    """Pick the RGB bands of a raster (see :func:`core.imagery.choose_bands`); the stretch is set later by
+    :func:`compute_stretch`.
 
-    Order of precedence: explicit ``rgb_bands``, explicit preset ``name`` (see ``PRESETS``), band
-    descriptions naming red/green/blue (or B4/B3/B2), then the band count (13: Sentinel-2, 11: Landsat
-    8/9, 8: WorldView, 4: RGBN, 3: RGB, 1: grey; otherwise the first three bands or band 1 as grey).
+    ``name`` is a sensor (``--sensor``), ``rgb_bands`` 1-based red, green, blue (``--bands``); without them the
+    bands come from band descriptions, wavelengths, a product name in the file name, or the band count (with a
+    note saying which guess was made when the count fits several sensors).
 
     Raises:
-        InputError: unknown preset name, or bands the raster does not have.
+        InputError: unknown sensor, or bands the raster does not have.
     """
+    from core.imagery import choose_bands
+
+    choice = choose_bands(info.count, info.descriptions, info.wavelengths, info.path, rgb_bands, name)
     scale = "uint8" if info.dtype == "uint8" else "percentile"
-    if rgb_bands is not None:
-        bands, label, source = tuple(rgb_bands), name or "custom", "override"
-    elif name is not None:
-        if name not in PRESETS:
-            raise InputError(f"Unknown band profile '{name}'; choose one of {', '.join(PRESETS)}.")
-        expected, bands = PRESETS[name]
-        if info.count < expected:
-            raise InputError(f"Band profile '{name}' needs {expected} bands but the raster has {info.count}.")
-        label, source = name, "override"
-    else:
-        label = _BY_COUNT.get(info.count, "first3" if info.count >= 3 else "grey")
-        described = _from_descriptions(info.descriptions)
-        if described is not None:
-            bands, source = described, "descriptions"
-        else:
-            bands = PRESETS[label][1] if label in PRESETS else ((1, 2, 3) if info.count >= 3 else (1, 1, 1))
-            source = "band count"
-    if len(bands) != 3 or not all(1 <= b <= info.count for b in bands):
-        raise InputError(f"Band profile '{label}' needs bands {list(bands)} but the raster has {info.count}.")
-    return BandProfile(label, bands, scale, source, nodata=info.nodata)  # type: ignore[arg-type]
+    return BandProfile(choice.profile, choice.rgb, scale, choice.source, nodata=info.nodata, note=choice.note)
 
 
 def _read_bands(

@@ -6,9 +6,9 @@ The panel only shows things and emits signals; the controller decides what to ru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
-from qgis.core import Qgis
+from qgis.core import Qgis, QgsSettings
 from qgis.gui import QgsDockWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
@@ -27,7 +27,28 @@ from qgis.PyQt.QtWidgets import (
 
 from .chat_widgets import TurnWidget
 from .conversation import Turn
+from .output_folder import suggested_path
 from .targets import TARGET_KINDS, TARGET_NAMES, VIEW
+
+SHOWN_ONCE_KEY = "earthask/dock_shown_once"  # QgsSettings: the panel was opened for the user once
+
+
+def show_on_first_start(dock: QgsDockWidget, iface: Any) -> bool:
+    """Open the panel the first time the plugin starts in a QGIS profile, and say where it lives.
+
+    Remembered in QgsSettings (:data:`SHOWN_ONCE_KEY`): later starts leave the panel as the user left it (QGIS
+    restores docks with the window state). Returns True when the panel was opened now.
+    """
+    settings = QgsSettings()
+    if settings.value(SHOWN_ONCE_KEY, False, type=bool):
+        return False
+    dock.show()
+    dock.raise_()
+    settings.setValue(SHOWN_ONCE_KEY, True)
+    iface.messageBar().pushMessage(
+        "EarthAsk", "The EarthAsk chat panel is open on the right. Close it, and open it again with the EarthAsk "
+        "button in the Plugins toolbar or from Plugins \u25b8 EarthAsk.", level=Qgis.MessageLevel.Info, duration=15)
+    return True
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,13 @@ class ChatDock(QgsDockWidget):
         self.target_label = QLabel("Target: map view")
         self.target_label.setWordWrap(True)
         layout.addWidget(self.target_label)
+        from .engine_setup.setup import ENGINE_STATUS
+
+        self.engine_label = QLabel()
+        self.engine_label.setWordWrap(True)
+        layout.addWidget(self.engine_label)
+        self.show_engine_device(ENGINE_STATUS.device())
+        ENGINE_STATUS.deviceChanged.connect(self.show_engine_device)
 
         self.history = QWidget()
         self.history_layout = QVBoxLayout(self.history)
@@ -103,7 +131,8 @@ class ChatDock(QgsDockWidget):
         self.history_layout.addStretch(1)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # answers wrap instead
+        # Answers wrap to the panel's width; only a panel narrower than the widest button scrolls sideways.
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.scroll.setWidget(self.history)
         layout.addWidget(self.scroll, 1)
 
@@ -121,7 +150,8 @@ class ChatDock(QgsDockWidget):
 
         row = QHBoxLayout()
         self.input = QLineEdit()
-        self.input.setPlaceholderText("Ask about the area, or: find all playgrounds / describe this")
+        self.input.setPlaceholderText("Ask about the area, e.g. Is there water? (yes|no). Or: find the ponds; "
+                                      "describe this")
         self.input.returnPressed.connect(self.submit)
         self.ask_button = QPushButton("Ask")
         self.ask_button.clicked.connect(self.submit)
@@ -154,13 +184,13 @@ class ChatDock(QgsDockWidget):
         self.targetKindChanged.emit(self.target_kind())
 
     def _export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export conversation", "earthask.md",
+        path, _ = QFileDialog.getSaveFileName(self, "Export conversation", suggested_path("earthask.md"),
                                               "Markdown (*.md);;JSON (*.json)")
         if path:
             self.exportRequested.emit(path)
 
     def _save_boxes(self, turn_id: int) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save what was found", "earthask_found.gpkg",
+        path, _ = QFileDialog.getSaveFileName(self, "Save what was found", suggested_path("earthask_found.gpkg"),
                                               "GeoPackage (*.gpkg)")
         if path:
             self.saveBoxesRequested.emit(turn_id, path)
@@ -226,3 +256,8 @@ class ChatDock(QgsDockWidget):
     def set_progress(self, percent: float) -> None:
         """Progress of the running task, 0..100."""
         self.progress.setValue(int(percent))
+
+    def show_engine_device(self, device: str) -> None:
+        """Where the engine runs ("CPU", "GPU <name>, <free> GiB free...") or how to set it up."""
+        self.engine_label.setText(f"Engine: {device}" if device else
+                                  "Engine: not set up yet (Plugins ▸ EarthAsk ▸ Set up engine…)")

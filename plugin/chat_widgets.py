@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import html
 
-from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtWidgets import QFrame, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from .conversation import CANCELLED, DONE, FAILED, Turn
 from .evidence import MEASURED, explanation_text, figure_lines, has_found, source_line
+from .text_block import FlowRow, TextBlock
 
 KIND_NAMES = {"ask": "Question", "ground": "Find", "caption": "Describe", "segment": "Land cover",
               "classify": "Scene class"}
+PROVENANCE_LINES = 8  # the provenance shows this many lines, then scrolls inside the card
+CANCELLED_TEXT = "Cancelled."
 
 
 def _button(text: str, tip: str) -> QToolButton:
@@ -24,6 +27,10 @@ def _button(text: str, tip: str) -> QToolButton:
 
 class TurnWidget(QFrame):
     """A question with its answer; the answer grows while text streams in.
+
+    A card is exactly as tall as its text at the panel's width: every text block fixes its own height (see
+    :mod:`plugin.text_block`). The provenance is selectable and scrolls inside the card beyond
+    :data:`PROVENANCE_LINES` lines.
 
     Signals (carry the turn id):
         segmentationRequested(int), boxesRequested(int), zoomRequested(int), saveRequested(int)
@@ -39,37 +46,28 @@ class TurnWidget(QFrame):
         self.turn_id = turn.id
         self.kind = turn.kind
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        # Minimum, not Maximum: a card is as tall as its wrapped text needs at the panel's width (heightForWidth),
-        # so the provenance is never clipped and no blank space is handed out between cards.
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(2)
-        self.question_label = QLabel(f"<b>{html.escape(turn.text)}</b>")
-        self.meta_label = QLabel(
-            f"<small>{KIND_NAMES.get(turn.kind, turn.kind)} · {html.escape(turn.target)} · "
-            f"{html.escape(turn.raster)}</small>")
-        self.answer_label = QLabel("…")
-        self.explanation_label = QLabel()  # how a measured or checked answer was obtained
-        self.source_label = QLabel()  # where the answer comes from: measured, the model, or checked
-        self.figures_label = QLabel()  # the measured figures the answer rests on
-        self.provenance_label = QLabel()
-        for label in (self.question_label, self.meta_label, self.answer_label, self.explanation_label,
+        lines = self.fontMetrics().lineSpacing()
+        self.question_label = TextBlock(rich=True)
+        self.meta_label = TextBlock(rich=True)
+        self.answer_label = TextBlock()
+        self.explanation_label = TextBlock()  # how a measured or checked answer was obtained
+        self.source_label = TextBlock(rich=True)  # where the answer comes from: measured, the model, or checked
+        self.figures_label = TextBlock(rich=True)  # the measured figures the answer rests on
+        self.provenance_label = TextBlock(max_height=PROVENANCE_LINES * lines, rich=True)
+        for block in (self.question_label, self.meta_label, self.answer_label, self.explanation_label,
                       self.source_label, self.figures_label, self.provenance_label):
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                          | Qt.TextInteractionFlag.TextSelectableByKeyboard)
-            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-            layout.addWidget(label)
-        self.answer_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.explanation_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.explanation_label.hide()
-        for label in (self.source_label, self.figures_label, self.provenance_label):
-            label.setTextFormat(Qt.TextFormat.RichText)
-            label.hide()
+            layout.addWidget(block)
+        self.question_label.set_text(f"<b>{html.escape(turn.text)}</b>")
+        self.meta_label.set_text(f"<small>{KIND_NAMES.get(turn.kind, turn.kind)} · {html.escape(turn.target)} · "
+                                 f"{html.escape(turn.raster)}</small>")
+        self.answer_label.set_text("…")
+        for block in (self.explanation_label, self.source_label, self.figures_label, self.provenance_label):
+            block.set_text("")
 
-        buttons = QHBoxLayout()
-        buttons.setSpacing(2)
         self.segmentation_button = _button("Land cover", "Add the segmentation of this area as a styled raster layer")
         self.boxes_button = _button("Boxes", "Add the boxes found as a vector layer in the project CRS")
         self.zoom_button = _button("Zoom", "Zoom to the boxes found, or to the area asked about")
@@ -80,9 +78,8 @@ class TurnWidget(QFrame):
                                (self.save_button, self.saveRequested)):
             button.setEnabled(False)
             button.clicked.connect(lambda _=False, s=signal: s.emit(self.turn_id))
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
+        self.buttons = FlowRow([self.segmentation_button, self.boxes_button, self.zoom_button, self.save_button])
+        layout.addWidget(self.buttons)
         self._streamed = ""
         self._source = ""
         self._figures: list[str] = []
@@ -90,7 +87,7 @@ class TurnWidget(QFrame):
     def append_text(self, piece: str) -> None:
         """Add a streamed piece of the answer."""
         self._streamed += piece
-        self.answer_label.setText(self._streamed)
+        self.answer_label.set_text(self._streamed)
 
     @property
     def answer(self) -> str:
@@ -114,24 +111,24 @@ class TurnWidget(QFrame):
 
     @property
     def provenance(self) -> str:
-        """The provenance text shown now (HTML)."""
+        """The provenance text shown now (plain text, one line per item)."""
         return self.provenance_label.text()
 
     def show_result(self, turn: Turn, provenance: list[str]) -> None:
         """Show the final answer, where it comes from, its figures and provenance; enable the buttons that apply."""
         if turn.status == DONE:
-            self.answer_label.setText(turn.answer or "(no answer)")
+            self.answer_label.set_text(turn.answer or "(no answer)")
         elif turn.status == FAILED:
-            self.answer_label.setText(f"Failed: {turn.error}")
+            self.answer_label.set_text(f"Failed: {turn.error}")
         elif turn.status == CANCELLED:
-            self.answer_label.setText((self._streamed + " … " if self._streamed else "") + "(cancelled)")
+            self.answer_label.set_text(CANCELLED_TEXT + (f" What came before: {self._streamed.strip()}"
+                                                          if self._streamed.strip() else ""))
         result = (turn.result or {}) if turn.status == DONE else {}
         self._source, self._figures = source_line(result), figure_lines(result)
-        self.explanation_label.setText(explanation_text(result))
-        self.explanation_label.setVisible(bool(self.explanation_label.text()))
-        _set_rich(self.source_label, f"<small><i>{html.escape(self._source)}</i></small>" if self._source else "")
-        _set_rich(self.figures_label, _bullets(self._figures))
-        _set_rich(self.provenance_label, _bullets(provenance))
+        self.explanation_label.set_text(explanation_text(result))
+        self.source_label.set_text(f"<small><i>{html.escape(self._source)}</i></small>" if self._source else "")
+        self.figures_label.set_text(_bullets(self._figures))
+        self.provenance_label.set_text(_bullets(provenance))
         found = turn.status == DONE and turn.kind == "ground" and has_found(result)
         measured = result.get("source") == MEASURED
         self.boxes_button.setText("Objects" if measured else "Boxes")
@@ -142,6 +139,7 @@ class TurnWidget(QFrame):
         self.boxes_button.setEnabled(found)
         self.zoom_button.setEnabled(turn.status == DONE)
         self.save_button.setEnabled(found)
+        self.buttons.refresh()
 
 
 def _bullets(lines: list[str]) -> str:
@@ -149,10 +147,4 @@ def _bullets(lines: list[str]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-    return f"<small><ul style='margin:0'>{items}</ul></small>"
-
-
-def _set_rich(label: QLabel, text: str) -> None:
-    """Show ``text`` in ``label``, or hide the label when there is nothing to show."""
-    label.setText(text)
-    label.setVisible(bool(text))
+    return f"<small><ul style='margin-top:0; margin-bottom:0'>{items}</ul></small>"

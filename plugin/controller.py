@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -21,6 +19,7 @@ from .evidence import has_found
 from .found_layers import found_layers
 from .intent import GROUND, SEGMENT, Intent, parse_intent
 from .map_tools import BoxMapTool
+from .output_folder import output_dir, output_path
 from .settings import PluginSettings
 from .targets import (
     BOX,
@@ -34,6 +33,8 @@ from .targets import (
     view_target,
 )
 from .tasks import EngineTask
+from .true_color import apply_true_color, layer_rgb_bands
+from .true_color_offer import offer_true_color
 from .zoom import aoi_extent, union_extent, zoom_canvas_to
 
 
@@ -50,7 +51,7 @@ class ChatController:
         self.task: Optional[EngineTask] = None
         self.inputs: dict[int, TurnInput] = {}
         self.box_layers: dict[int, list[str]] = {}  # turn id -> ids of the layers of what it found
-        self.out_dir = tempfile.mkdtemp(prefix="earthask_")
+        self._hinted: set[str] = set()  # raster layers already offered the true-colour view
         self._connections: list[tuple[Any, Callable]] = []
         self._alive = True
         for signal, slot in (
@@ -65,6 +66,11 @@ class ChatController:
             signal.connect(slot)
             self._connections.append((signal, slot))
         self.refresh_target()
+
+    @property
+    def out_dir(self) -> str:
+        """The folder land-cover GeoTIFFs and found objects are written to (see :mod:`plugin.output_folder`)."""
+        return output_dir()
 
     # --- messages --------------------------------------------------------------------------------------
     def message(self, text: str, level: Qgis.MessageLevel = Qgis.MessageLevel.Warning, duration: int = 8) -> None:
@@ -135,13 +141,19 @@ class ChatController:
         self.inputs[turn.id] = TurnInput(layer.id(), layer.source(), layer.crs(), aoi, intent.query)
         self.dock.add_turn(turn)
         self._start(turn, intent)
+        self._offer_true_color(layer)
         return turn
 
     def _start(self, turn: Turn, intent: Intent) -> None:
         source = self.inputs[turn.id].source
         settings = PluginSettings.load()
         config = settings.to_engine_config()
-        method, kwargs = engine_call(intent, source, self.inputs[turn.id].aoi, self.out_dir)
+        try:
+            out_dir = self.out_dir if intent.kind == SEGMENT else ""
+            method, kwargs = engine_call(intent, source, self.inputs[turn.id].aoi, out_dir)
+        except InputError as exc:
+            self._failed(turn, str(exc))
+            return
         task = EngineTask(f"EarthAsk: {turn.text[:60]}", method, kwargs, config, self.holder, settings.python)
         task.textReceived.connect(lambda piece, t=turn.id: self._alive and self.dock.append_text(t, piece))
         task.progressChanged.connect(self.dock.set_progress)
@@ -224,9 +236,12 @@ class ChatController:
                             PluginSettings.load().oriented_boxes)
 
     def add_boxes(self, turn_id: int) -> Any:
-        """Add what a ground turn found (measured polygons, or the model's boxes); returns the first layer."""
+        """Add what a ground turn found (measured polygons, or the model's boxes); returns the first layer.
+
+        Each layer is a GeoPackage in the output folder, so a saved project keeps it.
+        """
         try:
-            found = self._found_layers(turn_id)
+            found = self._kept(self._found_layers(turn_id), self.conversation.get(turn_id).result_obj)
         except InputError as exc:
             self.message(str(exc))
             return None
@@ -234,6 +249,15 @@ class ChatController:
             layers.add_to_project(layer)
         self.box_layers[turn_id] = [layer.id() for layer in found]
         return found[0]
+
+    def _kept(self, found: list[Any], result: Any) -> list[Any]:
+        """The found layers as GeoPackages in the output folder (same names and styles)."""
+        folder = self.out_dir
+        kept = []
+        for i, layer in enumerate(found):
+            table = "oriented_boxes" if i else ("objects" if result.source == "measured" else "boxes")
+            kept.append(layers.kept_copy(layer, output_path(f"find_{result.prompt}", ".gpkg", folder), table))
+        return kept
 
     def _live_layers(self, turn_id: int) -> list[Any]:
         """The layers a turn added that are still in the project (a removed layer is gone for good)."""
@@ -288,5 +312,27 @@ class ChatController:
             except (TypeError, RuntimeError):
                 pass
         self._connections.clear()
-        if os.path.isdir(self.out_dir) and not os.listdir(self.out_dir):
-            os.rmdir(self.out_dir)
+
+    # --- true colour -----------------------------------------------------------------------------------
+    def show_true_color(self, layer: Optional[Any] = None) -> bool:
+        """Draw a raster (the active layer by default) with the bands the engine reads as red, green, blue."""
+        layer = layer if layer is not None else self.iface.activeLayer()
+        bands = layer_rgb_bands(layer)
+        if bands is None or not apply_true_color(layer):
+            self.message("Pick a raster layer of three bands or more to show in true colour.")
+            return False
+        self.message(f"{layer.name()} is shown in true colour: red = band {bands[0]}, green = band {bands[1]}, "
+                     f"blue = band {bands[2]}.", Qgis.MessageLevel.Success, 5)
+        return True
+
+    def _offer_true_color(self, layer: QgsRasterLayer) -> None:
+        """Once per layer: when QGIS shows other bands than the engine reads, offer the engine's true colour."""
+        if layer.id() not in self._hinted:
+            layer_id = layer.id()
+            if offer_true_color(self.iface.messageBar(), layer, lambda: self._true_color_of(layer_id)):
+                self._hinted.add(layer_id)
+
+    def _true_color_of(self, layer_id: str) -> None:
+        layer = QgsProject.instance().mapLayer(layer_id)
+        if layer is not None:  # not removed since the offer
+            self.show_true_color(layer)

@@ -62,6 +62,15 @@ class EarthAskPlugin:
         self.dock.visibilityChanged.connect(panel.setChecked)
         self._action("draw_box.svg", "Draw a box to ask about", self.controller.activate_tool)
         self._action("settings.svg", "EarthAsk settings…", self.show_settings, toolbar=False)
+        from .engine_setup.first_use import FirstUse  # the engine's Python: checked when the panel first shows
+
+        self.first_use = FirstUse(main)
+        self.dock.visibilityChanged.connect(self.first_use.dock_visible)
+        self._action("settings.svg", "Set up engine…", self.first_use.show_dialog, toolbar=False)
+        self._action("earthask.svg", "Show as true colour", lambda: self.controller.show_true_color(), toolbar=False)
+        from .chat_dock import show_on_first_start
+
+        show_on_first_start(self.dock, self.iface)  # once per profile: the user sees where the panel is
 
     def _action(self, icon_name: str, text: str, slot: Any, checkable: bool = False,
                 toolbar: bool = True) -> QAction:
@@ -91,6 +100,9 @@ class EarthAskPlugin:
 
     def unload(self) -> None:
         """Undo initGui and initProcessing."""
+        if getattr(self, "first_use", None) is not None:
+            self.first_use.stop()
+            self.first_use = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

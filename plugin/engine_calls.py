@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from qgis.core import QgsCoordinateReferenceSystem
@@ -12,6 +11,7 @@ from qgis.core import QgsCoordinateReferenceSystem
 from core.errors import InputError
 
 from .intent import ASK, CAPTION, CLASSIFY, GROUND, SEGMENT, Intent
+from .output_folder import output_path
 
 
 @dataclass
@@ -25,8 +25,17 @@ class TurnInput:
     query: str
 
 
+def raster_stem(source: str) -> str:
+    """``/data/scene.tif`` -> ``scene`` (the last part of a path or a GDAL URI, without its extension)."""
+    base = PurePath(source.split("|")[0].rstrip("/\\")).name
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
 def engine_call(intent: Intent, source: str, aoi: Any, out_dir: str) -> tuple[str, dict[str, Any]]:
-    """The engine method and keyword arguments for an intent (all picklable: they go to the engine process)."""
+    """The engine method and keyword arguments for an intent (all picklable: they go to the engine process).
+
+    A land-cover GeoTIFF is written in ``out_dir`` (:func:`plugin.output_folder.output_dir`), under a new name.
+    """
     common: dict[str, Any] = {"raster": source, "aoi": aoi}
     if intent.kind == ASK:
         return "ask", {**common, "question": intent.query, "choices": list(intent.choices or []) or None}
@@ -37,5 +46,5 @@ def engine_call(intent: Intent, source: str, aoi: Any, out_dir: str) -> tuple[st
     if intent.kind == CLASSIFY:
         return "classify", {**common, "labels": list(intent.choices or []) or None}
     if intent.kind == SEGMENT:
-        return "segment", {**common, "out": os.path.join(out_dir, f"landcover_{uuid.uuid4().hex[:12]}.tif")}
+        return "segment", {**common, "out": output_path(f"landcover_{raster_stem(source)}", ".tif", out_dir)}
     raise InputError(f"Unknown command kind {intent.kind}.")

@@ -3,26 +3,44 @@
 Calls queue on a lock and never cross: a caller reads only its own call's messages, and a call its caller
 stopped reading (a callback raised) takes its process with it, so no late message reaches the next caller.
 A process that dies (OOM killer, segfault) is reported in one sentence and replaced on the next request.
+
+The engine process is the chosen interpreter started on its own (not a multiprocessing "spawn" child, which
+would inherit QGIS's ``sys.path``): it sees that interpreter's own packages (a venv's site-packages) plus
+EarthAsk's ``core`` and ``models`` packages. The pipe is a socket pair handed to the child. An interpreter that
+cannot start the engine (missing, or lacking torch, shapely...) is one :class:`EngineUnavailable` sentence
+that says how to set the engine up.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
-import multiprocessing
+import json
 import os
+import re
 import shutil
+import socket
+import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any, Optional
 
+import core
 from core.config import EngineConfig
 from core.errors import Cancelled, InputError
 
 from . import engine_worker
 from .engine_exit import exit_sentence
 
+WORKER_FILE = os.path.abspath(engine_worker.__file__)
+ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(core.__file__)))  # holds core/ and models/
+ENGINE_PACKAGES = {name: os.path.join(ENGINE_ROOT, name) for name in ("core", "models")}  # mounted in the engine
+SETUP_HINT = ("set it up from the EarthAsk menu (Set up engine…) or with "
+              "qgis_process run earthask:setup_engine -- PYTHON=/path/to/python")
 ProgressFn = Callable[[float, str], None]
 CancelledFn = Callable[[], bool]
 TextFn = Callable[[str], None]
@@ -43,6 +61,24 @@ class EngineDied(EngineFailure):
     def __init__(self, exitcode: Optional[int]) -> None:
         super().__init__("EngineProcessError", exit_sentence(exitcode), f"engine process exit code {exitcode}")
         self.exitcode = exitcode
+
+
+class EngineUnavailable(InputError):
+    """The engine's Python cannot run the engine (not there, or a package missing): one sentence with the fix."""
+
+    def __init__(self, python: str, problem: str) -> None:
+        super().__init__(f"The EarthAsk engine cannot run: its Python ({python}) {problem}; {SETUP_HINT}.")
+        self.python = python
+        self.problem = problem
+
+
+def import_problem(message: str) -> str:
+    """``"No module named 'torch.nn'"`` -> ``"cannot import 'torch'"``; other import errors keep their first line."""
+    missing = re.match(r"No module named '([^'.]+)", message)
+    if missing:
+        return f"cannot import '{missing.group(1)}'"
+    first = (message.strip().splitlines() or ["an import failed"])[0]
+    return f"cannot import what the engine needs ({first[:160]})"
 
 
 def _same_build(path: str) -> bool:
@@ -71,19 +107,109 @@ def default_python() -> str:
     return shutil.which(f"python{version}") or shutil.which("python3") or sys.executable
 
 
+def engine_environment(python: str) -> dict[str, str]:
+    """The environment for a process of ``python``: this one's, less PYTHONHOME and PYTHONPATH when ``python`` is
+    another build than the one running (QGIS's launcher may set them for its own Python; another interpreter must
+    run with its own standard library and packages). The same build keeps them (the developer's PYTHONPATH way).
+    """
+    env = dict(os.environ)
+    if not _same_build(python):
+        env.pop("PYTHONHOME", None)
+        env.pop("PYTHONPATH", None)
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    return env
+
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # engine processes started and not yet collected
+
+
+class _Process:
+    """The engine's subprocess.Popen, with the multiprocessing.Process calls the holder uses.
+
+    ``exitcode`` is negative for a signal, as multiprocessing reports it (see :func:`exit_sentence`).
+    """
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+
+    @property
+    def exitcode(self) -> Optional[int]:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def terminate(self) -> None:
+        if self.is_alive():
+            try:
+                self.popen.terminate()
+            except OSError:  # it ended meanwhile
+                pass
+
+    def kill(self) -> None:
+        if self.is_alive():
+            try:
+                self.popen.kill()
+            except OSError:
+                pass
+
+
+def start_engine_process(python: str, paths: tuple[str, ...], factory: str) -> tuple[Connection, _Process]:
+    """Start ``python`` on engine_worker's bootstrap with a socket pair; returns our end and the process.
+
+    The process mounts EarthAsk's ``core`` and ``models`` (:data:`ENGINE_PACKAGES`) and puts ``paths`` first on
+    its own sys.path.
+
+    Raises:
+        EngineUnavailable: the interpreter cannot be started (no such file, not executable).
+    """
+    ours, theirs = socket.socketpair()
+    args = [WORKER_FILE, "", json.dumps({"packages": ENGINE_PACKAGES, "paths": list(paths)}), factory]
+    try:
+        if os.name == "nt":  # Windows: no fd inheritance for sockets; the child reads socket.share() from stdin
+            args[1] = "share"
+            popen = subprocess.Popen([python, "-c", engine_worker.BOOTSTRAP, *args], stdin=subprocess.PIPE,
+                                     env=engine_environment(python),
+                                     creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+            popen.stdin.write(theirs.share(popen.pid))
+            popen.stdin.close()
+        else:
+            args[1] = f"fd:{theirs.fileno()}"
+            popen = subprocess.Popen([python, "-c", engine_worker.BOOTSTRAP, *args], stdin=subprocess.DEVNULL,
+                                     pass_fds=(theirs.fileno(),), env=engine_environment(python))
+    except OSError as exc:
+        ours.close()
+        raise EngineUnavailable(python, f"cannot be started ({exc.strerror or exc})") from exc
+    finally:
+        theirs.close()
+    process = _Process(popen)
+    _LIVE.add(process)
+    return Connection(ours.detach()), process
+
+
+@atexit.register
+def _stop_live_processes() -> None:
+    """QGIS quitting without unload: terminate engine processes still running (their SIGTERM handler cleans up)."""
+    for process in list(_LIVE):
+        process.terminate()
+
+
 class _Worker:
     """One engine process and its pipe."""
 
     def __init__(self, config: EngineConfig, factory: str, python: str, extra_path: tuple[str, ...]) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        ctx.set_executable(python)
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=engine_worker.serve, args=(child, config, factory, extra_path),
-                                name="earthask-engine", daemon=True)
-        self.proc.start()
-        child.close()
+        self.python = python
+        self.conn, self.proc = start_engine_process(python, extra_path, factory)
         self.pid: Optional[int] = None
         self.busy = False  # a call was sent and its result or error has not been read yet
+        self.send(("start", config))
 
     def _died(self) -> EngineDied:
         self.proc.join(1)
@@ -113,6 +239,9 @@ class _Worker:
                         raise InputError(text)
                     if kind == "cancelled":
                         raise Cancelled(text)
+                    if type_name in ("ModuleNotFoundError", "ImportError"):
+                        raise EngineUnavailable(self.python, import_problem(text)) from EngineFailure(
+                            type_name, text, details)
                     raise EngineFailure(type_name, text, details)
                 final = on_message(message)
                 if final is not None:
@@ -139,6 +268,7 @@ class _Worker:
             self.proc.join(2)
         if self.proc.is_alive():
             self.proc.kill()
+            self.proc.join(2)
         self.conn.close()
 
 
@@ -151,7 +281,8 @@ class EngineHolder:
     Args:
         factory: ``"module:callable"`` building the engine from an EngineConfig, in the engine process.
         python: the interpreter for the engine process (default: :func:`default_python`).
-        extra_path: folders put first on the engine process's sys.path.
+        extra_path: folders put first on the engine process's sys.path (the rest of it is the interpreter's own;
+            EarthAsk's ``core`` and ``models`` are always there).
         cancel_grace: seconds a cancelled call may take to stop before its process is killed.
     """
 
@@ -183,6 +314,12 @@ class EngineHolder:
             self.builds += 1
             try:
                 worker.pid = worker.receive(cancelled, lambda m: (m[1],) if m[0] == "ready" else None, 0.0)
+            except EngineDied as exc:
+                self._drop()
+                if exc.exitcode is not None and exc.exitcode > 0:  # it exited at start: not a crash, a bad Python
+                    raise EngineUnavailable(python, f"stopped before the engine started (exit code {exc.exitcode})"
+                                            ) from exc
+                raise
             except BaseException:
                 self._drop()
                 raise
@@ -204,6 +341,7 @@ class EngineHolder:
 
         Raises:
             InputError, Cancelled: as the engine raised them.
+            EngineUnavailable: the interpreter cannot run the engine (an InputError: one sentence, how to fix it).
             EngineDied: the engine process was killed or crashed (one sentence); the next call starts a new one.
             EngineFailure: any other error in the engine.
         """

@@ -56,12 +56,33 @@ _CLASSIFY = re.compile(
     r"|scene\s+classification)(?:\s+as\s+(?P<labels>.+?))?" + _WHERE + r"\s*[?.!]*$",
     re.IGNORECASE,
 )
-# "Is it mostly urban or rural? (urban/rural)" -> multiple choice.
-_CHOICES = re.compile(r"^(?P<question>.+?)\s*\((?P<choices>[^()]*/[^()]*)\)\s*$")
+CHOICE_SEPARATOR = "|"  # between the choices of a multiple-choice question everywhere: chat, Processing, CLI
+# "Is it mostly urban or rural? (urban|rural)" -> multiple choice.
+_CHOICES = re.compile(r"^(?P<question>.+?)\s*\((?P<choices>[^()]*\|[^()]*)\)\s*$")
+
+
+def split_choices(text: str | None) -> list[str] | None:
+    """``"yes | no"`` -> ``["yes", "no"]``: the choices of a multiple-choice question, separated by ``|``.
+
+    Empty text -> None (an open question). The engine checks the list (at least two, none empty, none twice).
+
+    Raises:
+        InputError: one choice that holds a comma or a slash: most likely the wrong separator.
+    """
+    if text is None or not text.strip():
+        return None
+    choices = [c.strip() for c in text.split(CHOICE_SEPARATOR)]
+    if len(choices) == 1 and re.search(r"[,/]", choices[0]):
+        raise InputError(f"Separate the choices with '{CHOICE_SEPARATOR}', e.g. 'yes|no' (got '{text.strip()}').")
+    return choices
 
 
 def _split_labels(text: str) -> tuple[str, ...]:
-    parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", text.strip(" ?.!"))
+    """Scene labels in words: ``"urban|rural"``, or ``"urban, rural or coastal"``."""
+    if CHOICE_SEPARATOR in text:
+        parts = text.strip(" ?.!").split(CHOICE_SEPARATOR)
+    else:
+        parts = re.split(r"\s*(?:,|\bor\b|\band\b)\s*", text.strip(" ?.!"))
     return tuple(p.strip() for p in parts if p.strip())
 
 
@@ -95,7 +116,7 @@ def parse_intent(text: str) -> Intent:
         return Intent(GROUND, m.group("what").strip(" ?.!"))
     m = _CHOICES.match(words)
     if m:
-        choices = tuple(c.strip() for c in m.group("choices").split("/") if c.strip())
+        choices = tuple(c.strip() for c in m.group("choices").split(CHOICE_SEPARATOR) if c.strip())
         if len(choices) >= 2:
             return Intent(ASK, m.group("question").strip(), choices)
     return Intent(ASK, words)

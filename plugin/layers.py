@@ -29,6 +29,8 @@ from qgis.PyQt.QtGui import QColor
 from core.errors import InputError
 from core.palette import class_rgba
 
+from .true_color import apply_true_color
+
 BOX_FIELDS = (("label", "str"), ("score", "float"), ("prompt", "str"), ("source", "str"), ("model", "str"),
               ("created", "str"))
 
@@ -121,13 +123,16 @@ def style_boxes(layer: QgsVectorLayer) -> None:
     layer.setLabelsEnabled(True)
 
 
-def save_as_geopackage(layer: QgsVectorLayer, path: str) -> str:
-    """Write ``layer`` to a GeoPackage at ``path`` (replacing the file) and return the path."""
+def save_as_geopackage(layer: QgsVectorLayer, path: str, table: str = "") -> str:
+    """Write ``layer`` to a GeoPackage at ``path`` (replacing the file) and return the path.
+
+    ``table``: the layer's name inside the GeoPackage (default: the layer name with ``_`` for spaces).
+    """
     if not path.lower().endswith(".gpkg"):
         path += ".gpkg"
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
-    options.layerName = layer.name().replace(" ", "_") or "boxes"
+    options.layerName = table or layer.name().replace(" ", "_") or "boxes"
     if os.path.exists(path):
         os.remove(path)
     error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(
@@ -137,8 +142,27 @@ def save_as_geopackage(layer: QgsVectorLayer, path: str) -> str:
     return path
 
 
+def kept_copy(layer: QgsVectorLayer, path: str, table: str) -> QgsVectorLayer:
+    """``layer`` written to the GeoPackage ``path`` and opened from there, with the same name and style, so a
+    saved project keeps it (a memory layer would be lost)."""
+    written = save_as_geopackage(layer, path, table)
+    kept = QgsVectorLayer(f"{written}|layername={table}", layer.name(), "ogr")
+    if not kept.isValid():
+        raise InputError(f"The GeoPackage {written} could not be opened.")
+    kept.setRenderer(layer.renderer().clone())
+    if layer.labeling() is not None:
+        kept.setLabeling(layer.labeling().clone())
+        kept.setLabelsEnabled(layer.labelsEnabled())
+    return kept
+
+
 def add_to_project(layer, group: str = "EarthAsk") -> None:
-    """Add ``layer`` on top of an ``EarthAsk`` group in the layer tree."""
+    """Add ``layer`` on top of an ``EarthAsk`` group in the layer tree.
+
+    A raster of three bands or more is drawn in true colour first: the bands the engine reads as red, green, blue.
+    """
+    if isinstance(layer, QgsRasterLayer) and layer.bandCount() >= 3:
+        apply_true_color(layer)
     project = QgsProject.instance()
     project.addMapLayer(layer, False)
     root = project.layerTreeRoot()

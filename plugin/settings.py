@@ -45,6 +45,7 @@ class PluginSettings:
     max_new_tokens: int = ENGINE_DEFAULTS["max_new_tokens"]  # longest generated answer, in tokens
     python: str = ""  # interpreter for the engine process; "" -> the one QGIS runs on
     oriented_boxes: bool = False  # "find" also adds the measured objects' minimum rotated rectangles as a layer
+    output_dir: str = ""  # where results are written ("" -> beside the saved project, else the profile's folder)
 
     def validated(self) -> PluginSettings:
         """A copy whose engine settings core accepts: a value core would refuse is clamped or set to its default."""
@@ -61,6 +62,7 @@ class PluginSettings:
             max_new_tokens=clamp(self.max_new_tokens, 1, TOKENS_MAX),
             python=str(self.python).strip(),
             oriented_boxes=bool(self.oriented_boxes),
+            output_dir=str(self.output_dir).strip(),
         )
 
     def engine_settings(self) -> dict[str, Any]:

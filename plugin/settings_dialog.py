@@ -1,4 +1,5 @@
-"""The settings dialog: model, device, backend, tiling and semantic database, within core's limits."""
+"""The settings dialog: model, device, backend, tiling, semantic database and the engine's Python (with its set-up
+dialog), within core's limits."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from qgis.PyQt.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QToolButton,
     QWidget,
@@ -81,11 +83,23 @@ class SettingsDialog(QDialog):
         self.python_edit = QLineEdit()
         self.python_edit.setPlaceholderText("automatic: the Python QGIS runs on")
         self.python_edit.setToolTip("The Python interpreter (with torch installed) that runs the engine process")
-        form.addRow("Python for the engine", self.python_edit)
+        python_row = QWidget(self)
+        python_layout = QHBoxLayout(python_row)
+        python_layout.setContentsMargins(0, 0, 0, 0)
+        python_layout.addWidget(self.python_edit, 1)
+        self.setup_button = QPushButton("Set up…")
+        self.setup_button.setToolTip("Check a Python for the engine, or create the engine environment")
+        self.setup_button.clicked.connect(self.open_engine_setup)
+        python_layout.addWidget(self.setup_button)
+        form.addRow("Python for the engine", python_row)
         self.oriented_check = QCheckBox("Also add the objects' oriented boxes")
         self.oriented_check.setToolTip("When \"find\" measures objects from the land-cover map, add their minimum "
                                        "rotated rectangles as a second layer")
         form.addRow("Find", self.oriented_check)
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("beside the saved project (earthask_outputs), else the QGIS profile")
+        self.output_edit.setToolTip("Where land-cover GeoTIFFs and found objects are written; never the temp folder")
+        form.addRow("Output folder", _path_row(self.output_edit, "Output folder", self))
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
             | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -95,6 +109,15 @@ class SettingsDialog(QDialog):
             lambda: self.set_values(PluginSettings()))
         form.addRow(self.buttons)
         self.set_values(settings)
+
+    def open_engine_setup(self) -> None:
+        """The engine set-up dialog; the Python it sets up fills the field (and is saved by the set-up)."""
+        from .engine_setup.dialog import EngineSetupDialog
+
+        dialog = EngineSetupDialog(self.values(), self)
+        dialog.engineReady.connect(lambda python, _device: self.python_edit.setText(python))
+        self.engine_setup = dialog
+        dialog.exec()
 
     def _limit_overlap(self, tile: int) -> None:
         """The overlap may be at most half the tile (core's rule); a larger one is lowered with it."""
@@ -114,6 +137,7 @@ class SettingsDialog(QDialog):
         self.tokens_spin.setValue(s.max_new_tokens)
         self.python_edit.setText(s.python)
         self.oriented_check.setChecked(s.oriented_boxes)
+        self.output_edit.setText(s.output_dir)
 
     def values(self) -> PluginSettings:
         """The settings shown now (validated)."""
@@ -122,5 +146,5 @@ class SettingsDialog(QDialog):
             backend=self.backend_combo.currentText(), tile=self.tile_spin.value(),
             overlap=self.overlap_spin.value(), semantic_db=self.db_edit.text(),
             max_new_tokens=self.tokens_spin.value(), python=self.python_edit.text(),
-            oriented_boxes=self.oriented_check.isChecked(),
+            oriented_boxes=self.oriented_check.isChecked(), output_dir=self.output_edit.text(),
         ).validated()

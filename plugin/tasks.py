@@ -41,8 +41,21 @@ def log_failure(exc: BaseException, details: str = "") -> None:
     QgsMessageLog.logMessage(text, LOG_TAG, Qgis.MessageLevel.Critical)
 
 
+def task_flags() -> QgsTask.Flag:
+    """The flags of an EngineTask: it can be cancelled, and it is *silent*.
+
+    QGIS 3.40 ends a cancelled task as ``Terminated`` (QgsTask has no "cancelled" status), and its app then
+    announces every terminated task that is not silent as "Task failed". The panel reports the outcome itself
+    (the card reads "Cancelled", a failure is one sentence in the message bar), so the task stays silent.
+    """
+    return QgsTask.Flag.CanCancel | QgsTask.Flag.Silent
+
+
 class EngineTask(QgsTask):
     """Runs ``engine.<method>(**kwargs)`` in the engine process; the worker thread only waits and relays.
+
+    A cancelled run returns False with ``isCanceled()`` set: QGIS shows the task as terminated, never failed,
+    and ``wasCancelled`` is emitted instead of ``errorOccurred``.
 
     Signals (all delivered on the main thread):
         textReceived(str): a streamed piece of generated text.
@@ -60,7 +73,7 @@ class EngineTask(QgsTask):
 
     def __init__(self, description: str, method: str, kwargs: dict[str, Any], config: EngineConfig,
                  holder: EngineHolder = ENGINES, python: str = "") -> None:
-        super().__init__(description, QgsTask.Flag.CanCancel)
+        super().__init__(description, task_flags())
         self.method = method
         self.kwargs = kwargs
         self._config = config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,11 +65,21 @@ def zoom_extent(rect: QgsRectangle, crs: QgsCoordinateReferenceSystem, width_px:
     return QgsRectangle(center.x() - w / 2, center.y() - h / 2, center.x() + w / 2, center.y() + h / 2)
 
 
-def zoom_canvas_to(canvas, rect: QgsRectangle, min_scale: float = MIN_SCALE, margin: float = MARGIN) -> None:
-    """Zoom ``canvas`` to ``rect`` (already in the canvas CRS) with :func:`zoom_extent`."""
+def zoom_canvas_to(canvas, rect: QgsRectangle, min_scale: float = MIN_SCALE, margin: float = MARGIN) -> bool:
+    """Zoom ``canvas`` to ``rect`` (already in the canvas CRS) with :func:`zoom_extent`; False when there is no
+    usable rectangle (null or not finite), and the canvas is left as it was.
+
+    Whatever the canvas makes of the extent (its own size, DPI and CRS), it ends no closer than 1:``min_scale``.
+    """
+    if rect is None or rect.isNull() or not all(math.isfinite(v) for v in (
+            rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())):
+        return False
     settings = canvas.mapSettings()
     size = settings.outputSize()
     width, height = max(size.width(), 1), max(size.height(), 1)
     canvas.setExtent(zoom_extent(rect, settings.destinationCrs(), width, height, settings.outputDpi(),
                                  min_scale, margin))
+    if canvas.scale() < min_scale * (1.0 - 1e-6):  # the canvas computed its scale otherwise: enforce it there
+        canvas.zoomScale(min_scale)
     canvas.refresh()
+    return True

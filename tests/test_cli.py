@@ -80,3 +80,22 @@ def test_importing_core_does_not_import_torch() -> None:
     code = "import sys, core, core.engine, core.cli; print('torch' in sys.modules, 'faiss' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["False", "False"], proc.stderr
+
+
+def test_bands_and_sensor_choose_the_composite_and_are_recorded(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A 6-band ETM+ stack, no band names: --sensor landsat7 reads bands 3,2,1; --bands overrides; a guess says so."""
+    etm = make_raster(tmp_path / "etm_stack.tif", width=48, height=48, count=6, dtype="uint16")
+    common = ["--model", "tiny", "--tile", "64", "--overlap", "16", "--quiet", "--json"]
+    runs = {}
+    for name, extra in (("sensor", ["--sensor", "landsat7"]), ("bands", ["--bands", "5,4,3"]), ("guess", [])):
+        assert main(["ask", str(etm), "What fraction is water?", *extra, *common]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)["provenance"]
+    assert runs["sensor"]["band_profile"]["rgb_bands"] == [3, 2, 1]
+    assert runs["sensor"]["band_profile"]["detected_from"] == "sensor" and runs["sensor"]["band_profile"]["note"] == ""
+    assert runs["bands"]["band_profile"]["rgb_bands"] == [5, 4, 3]
+    assert runs["guess"]["band_profile"]["detected_from"] == "band count"
+    assert any("pass --sensor or --bands" in n for n in runs["guess"]["notes"])  # the guess is stated
+    assert main(["ask", str(etm), "q", "--bands", "3,2,7", "--model", "tiny", "--quiet"]) == 2
+    assert "has 6 bands" in capsys.readouterr().err
+    assert main(["ask", str(etm), "q", "--sensor", "modis", "--model", "tiny", "--quiet"]) == 2
+    assert "Unknown sensor 'modis'" in capsys.readouterr().err

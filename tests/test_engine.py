@@ -46,7 +46,7 @@ def test_segment_writes_a_georeferenced_mask_with_map_unit_stats(engine: Engine,
     background = np.count_nonzero(values == 0) * 100.0  # 10 m pixels
     assert total_m2 + background == pytest.approx(150 * 110 * 100.0)  # every pixel measured once, in m2
     assert all(s.area_ha == pytest.approx(s.area_m2 / 1e4) for s in prov.class_stats)
-    assert prov.band_profile["name"] == "rgbn"
+    assert prov.band_profile["name"] == "naip"
 
 
 def test_ask_answers_with_the_measured_land_cover_in_the_prompt(engine: Engine, scene: str) -> None:
@@ -94,6 +94,26 @@ def test_segmentation_is_reused_between_questions_on_the_same_area(engine: Engin
     assert all(os.path.isfile(path) for path, _, _ in kept.values())
 
 
+def test_segment_after_a_question_copies_the_kept_segmentation(engine: Engine, scene: str, tmp_path) -> None:
+    with rasterio.open(scene) as src:
+        b = src.bounds
+    aoi = [b.left + 100, b.bottom + 100, b.left + 900, b.bottom + 700]  # an area no other test segments
+    asked = engine.ask(scene, "How much of this is water?", aoi=aoi)
+    made = engine._made
+    kept_path = next(reversed(engine._segmentations.values()))[0]
+    out = tmp_path / "landcover.tif"
+    result = engine.segment(scene, aoi=aoi, out=str(out))
+    assert engine._made == made  # not segmented a second time
+    with rasterio.open(kept_path) as kept, rasterio.open(out) as written:
+        assert written.crs == kept.crs and written.transform == kept.transform
+        assert np.array_equal(written.read(1), kept.read(1))  # the very mask the answer was measured on
+    assert result.provenance.class_stats == asked.provenance.class_stats
+    assert result.provenance.tiles == asked.provenance.tiles
+    assert sorted(os.listdir(tmp_path)) == ["landcover.tif"]  # written atomically: no partial file left
+    engine.segment(scene, aoi=aoi, out=str(out))  # an existing output is replaced, still without segmenting
+    assert engine._made == made and os.path.isfile(kept_path)
+
+
 def test_aoi_in_another_crs_limits_the_analysed_window(engine: Engine, scene: str) -> None:
     with rasterio.open(scene) as src:
         b = src.bounds
@@ -135,7 +155,7 @@ def test_classify_scores_are_a_distribution_over_the_labels(engine: Engine, scen
     assert result.label == max(result.scores, key=result.scores.get)
 
 
-def test_cancel_leaves_no_output_file(engine: Engine, scene: str, tmp_path) -> None:
+def test_cancel_leaves_no_output_file(scene: str, tmp_path) -> None:
     out = tmp_path / "cancelled.tif"
     calls = {"n": 0}
 
@@ -143,8 +163,10 @@ def test_cancel_leaves_no_output_file(engine: Engine, scene: str, tmp_path) -> N
         calls["n"] += 1
         return calls["n"] > 1  # before the second of the two tile batches
 
-    with pytest.raises(Cancelled):
-        engine.segment(scene, out=str(out), cancelled=cancelled)
+    with Engine(EngineConfig(model="tiny", device="cpu", tile=64, overlap=16, batch_size=4)) as fresh:
+        with pytest.raises(Cancelled):  # a fresh engine: nothing kept to copy, the scene is really segmented
+            fresh.segment(scene, out=str(out), cancelled=cancelled)
+        assert fresh._made == 1
     assert os.listdir(tmp_path) == []
 
 

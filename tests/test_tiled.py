@@ -81,7 +81,7 @@ def test_georeferencing_round_trip(tmp_path: Path, crs: str, transform: rasterio
     mask, meta = _read(result.mask_path)
     assert meta["crs"] == rasterio.crs.CRS.from_user_input(crs) and meta["transform"] == transform
     assert meta["shape"] == (90, 130) and result.crs == crs and result.tiles == 6
-    assert result.profile.name == "rgbn" and result.profile.ready and set(np.unique(mask)) <= {0, 1, 2, 3}
+    assert result.profile.name == "naip" and result.profile.ready and set(np.unique(mask)) <= {0, 1, 2, 3}
 
 
 def test_aoi_window(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from qgis.PyQt.QtGui import QIcon
 from core.config import EngineConfig
 from core.errors import Cancelled, InputError
 
-from ..engine_client import ENGINES
+from ..engine_client import ENGINES, EngineUnavailable
 from ..settings import PluginSettings
 from ..tasks import error_sentence, log_failure
 
@@ -67,7 +67,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def add_model_parameter(self) -> None:
         """Advanced: a model other than the one in the settings ("tiny", "default" or a directory)."""
-        param = QgsProcessingParameterString(self.MODEL, "Model (empty: the EarthAsk settings)", optional=True)
+        param = QgsProcessingParameterString(self.MODEL, "Model, empty for the one in the EarthAsk settings",
+                                             optional=True)
         param.setFlags(param.flags() | advanced_flag())
         self.addParameter(param)
 
@@ -92,7 +93,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         except Cancelled as exc:
             raise QgsProcessingException("Cancelled by the user.") from exc
         except InputError as exc:
-            if keep_input_errors:
+            if keep_input_errors and not isinstance(exc, EngineUnavailable):  # no engine: every raster would fail
                 return exc
             raise QgsProcessingException(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - report one sentence, keep the traceback in the log

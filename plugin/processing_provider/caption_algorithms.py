@@ -42,8 +42,24 @@ def _add_caption_fields(fields: QgsFields) -> QgsFields:
     return fields
 
 
+def footprint(layer: QgsRasterLayer, crs: QgsCoordinateReferenceSystem, context: Any) -> QgsGeometry:
+    """The raster's extent as a polygon in ``crs``; its edges are densified so that they bend when reprojected."""
+    geom = QgsGeometry.fromRect(layer.extent()).densifyByCount(16)
+    if crs.isValid() and layer.crs().isValid() and layer.crs() != crs:
+        geom.transform(QgsCoordinateTransform(layer.crs(), crs, context.transformContext()))
+    return geom
+
+
+def log_caption(feedback: Any, where: str, result: Any) -> None:
+    """Write a caption, and where its words were checked against the map, to the Processing log."""
+    feedback.pushInfo(f"{where}: {result.caption}")
+    if getattr(result, "overruled", False) and getattr(result, "model_caption", ""):
+        feedback.pushInfo(f"  the model wrote \u201c{result.model_caption}\u201d; its figures were replaced by "
+                          "the measured ones")
+
+
 class CaptionRastersAlgorithm(EngineAlgorithm):
-    """One caption per raster layer, written to a table."""
+    """One caption per raster layer, written as the raster's footprint polygon."""
 
     INPUT, OUTPUT = "INPUT", "OUTPUT"
 
@@ -55,12 +71,15 @@ class CaptionRastersAlgorithm(EngineAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Describes each input raster in one sentence and lists the descriptions retrieved from the "
-                "semantic database with their similarity scores. Writes one row per raster.")
+                "semantic database with their similarity scores. Writes one polygon per raster: its footprint, in "
+                "the CRS of the first raster, with the caption in the 'caption' field. Each caption is also "
+                "written to the log.")
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, "Raster layers", source_type("Raster")))
         self.add_model_parameter()
-        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Captions", source_type("Vector")))
+        self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Captions",
+                                                            source_type("VectorPolygon")))
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         rasters = [lyr for lyr in self.parameterAsLayerList(parameters, self.INPUT, context)
@@ -71,8 +90,8 @@ class CaptionRastersAlgorithm(EngineAlgorithm):
         fields.append(field("raster", "str"))
         fields.append(field("path", "str"))
         _add_caption_fields(fields)
-        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields, Qgis.WkbType.NoGeometry,
-                                          QgsCoordinateReferenceSystem())
+        crs = next((lyr.crs() for lyr in rasters if lyr.crs().isValid()), QgsCoordinateReferenceSystem())
+        sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields, Qgis.WkbType.Polygon, crs)
         n = len(rasters)
         for i, layer in enumerate(rasters):
             if feedback.isCanceled():
@@ -85,7 +104,9 @@ class CaptionRastersAlgorithm(EngineAlgorithm):
             if isinstance(result, InputError):  # one unreadable raster does not stop the batch
                 feedback.reportError(f"{layer.name()}: {result}", fatalError=False)
                 continue
+            log_caption(feedback, layer.name(), result)
             feature = QgsFeature(fields)
+            feature.setGeometry(footprint(layer, crs, context))
             feature.setAttributes([layer.name(), layer.source(), *_caption_values(result)])
             sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
         return {self.OUTPUT: dest}
@@ -104,8 +125,9 @@ class CaptionGridAlgorithm(EngineAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Describes the part of the raster under each polygon of the grid layer (for example a grid made "
-                "with 'Create grid'). Cells outside the raster are skipped. The output keeps the grid's "
-                "attributes and adds the caption and the retrieved descriptions.")
+                "with 'Create grid'). Cells outside the raster are skipped. The output keeps the grid's cells and "
+                "attributes and adds the caption and the retrieved descriptions. Each caption is also written to "
+                "the log.")
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
@@ -139,6 +161,7 @@ class CaptionGridAlgorithm(EngineAlgorithm):
             progress = progress_fn(feedback, i / n, (i + 1) / n)
             result = self.run_engine(parameters, context, feedback, "caption", progress, raster=raster.source(),
                                      aoi=inside.asWkt())
+            log_caption(feedback, f"cell {cell.id()}", result)
             feature = QgsFeature(fields)
             feature.setGeometry(cell.geometry())
             feature.setAttributes([*cell.attributes(), *_caption_values(result)])

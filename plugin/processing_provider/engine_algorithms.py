@@ -12,6 +12,7 @@ from qgis.core import (
     QgsFeatureSink,
     QgsFields,
     QgsGeometry,
+    QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputString,
     QgsProcessingParameterExtent,
@@ -23,14 +24,17 @@ from qgis.core import (
     QgsRectangle,
 )
 
+from core.errors import InputError
 from core.results import to_dict
 
 from ..conversation import format_area
 from ..evidence import MEASURED, explanation_text, figure_lines, found_summary, source_line
 from ..found_layers import found_fields, object_feature, object_geometry, oriented_box_geometry
+from ..intent import CHOICE_SEPARATOR, split_choices
 from ..layers import BOX_FIELDS, apply_class_palette, field
 from .base import EngineAlgorithm, source_type
 
+EXTENT_DESCRIPTION = "Extent, empty for the whole raster"
 _KEEP_ALIVE: list[QgsProcessingLayerPostProcessorInterface] = []  # QGIS holds only a C++ pointer
 
 
@@ -58,15 +62,15 @@ class SegmentAlgorithm(EngineAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Classifies every pixel of the raster (or of the extent) into land-cover classes and writes a "
-                "single-band class-index GeoTIFF in the raster's CRS. The log lists class areas and counts.")
+                "single-band class-index GeoTIFF in the raster's CRS. The log lists class areas and counts; the "
+                f"CLASSES output names the classes in index order, separated by {CHOICE_SEPARATOR}.")
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent (empty: the whole raster)",
-                                                       optional=True))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, EXTENT_DESCRIPTION, optional=True))
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Land cover"))
-        self.addOutput(QgsProcessingOutputString(self.CLASSES, "Class names (comma separated)"))
+        self.addOutput(QgsProcessingOutputString(self.CLASSES, f"Class names, separated by {CHOICE_SEPARATOR}"))
 
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         raster = self.raster(parameters, self.RASTER, context)
@@ -81,7 +85,7 @@ class SegmentAlgorithm(EngineAlgorithm):
             processor = PaletteOnLoad(list(result.classes), areas)
             _KEEP_ALIVE.append(processor)
             context.layerToLoadOnCompletionDetails(result.mask_path).setPostProcessor(processor)
-        return {self.OUTPUT: result.mask_path, self.CLASSES: ",".join(result.classes)}
+        return {self.OUTPUT: result.mask_path, self.CLASSES: CHOICE_SEPARATOR.join(result.classes)}
 
 
 class AskAlgorithm(EngineAlgorithm):
@@ -100,20 +104,21 @@ class AskAlgorithm(EngineAlgorithm):
         return ("Answers a question about the raster, guided by its land-cover segmentation and by descriptions "
                 "retrieved from the semantic database. Questions about class shares, areas, counts and positions are "
                 "measured from the land-cover map; other answers are the model's, checked against the map where "
-                "they state figures. The SOURCE output says which (measured, model or checked). Optionally writes "
-                "the answer with its provenance (figures, class areas, retrieved descriptions, tiles, device, "
+                "they state figures. The SOURCE output says which (measured, model or checked). For a multiple-"
+                f"choice question give the choices separated by {CHOICE_SEPARATOR}, e.g. 'yes|no' or "
+                "'less than 10%|10-50%|more than 50%'. Leave the extent empty for the whole raster. Optionally "
+                "writes the answer with its provenance (figures, class areas, retrieved descriptions, tiles, device, "
                 "timings) as JSON.")
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
         self.addParameter(QgsProcessingParameterString(self.QUESTION, "Question"))
-        self.addParameter(QgsProcessingParameterString(self.CHOICES, "Choices (comma separated)",
+        self.addParameter(QgsProcessingParameterString(self.CHOICES, f"Choices, separated by {CHOICE_SEPARATOR}",
                                                        optional=True))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent (empty: the whole raster)",
-                                                       optional=True))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, EXTENT_DESCRIPTION, optional=True))
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_JSON, "Answer with provenance (JSON)", "JSON files (*.json)", optional=True,
+            self.OUTPUT_JSON, "Answer with provenance, as JSON", "JSON files (*.json)", optional=True,
             createByDefault=False))
         self.addOutput(QgsProcessingOutputString(self.ANSWER, "Answer"))
         self.addOutput(QgsProcessingOutputString(self.SOURCE, "Where the answer comes from (measured, model, checked)"))
@@ -121,8 +126,10 @@ class AskAlgorithm(EngineAlgorithm):
     def processAlgorithm(self, parameters: dict, context: Any, feedback: Any) -> dict:  # noqa: N802
         raster = self.raster(parameters, self.RASTER, context)
         question = self.parameterAsString(parameters, self.QUESTION, context)
-        choices = [c.strip() for c in (self.parameterAsString(parameters, self.CHOICES, context) or "").split(",")
-                   if c.strip()] or None
+        try:
+            choices = split_choices(self.parameterAsString(parameters, self.CHOICES, context))
+        except InputError as exc:
+            raise QgsProcessingException(str(exc)) from exc
         aoi = self.extent_aoi(parameters, self.EXTENT, context, raster)
         result = self.run_engine(parameters, context, feedback, "ask", raster=raster.source(), question=question,
                                  choices=choices, aoi=aoi)
@@ -161,11 +168,10 @@ class GroundAlgorithm(EngineAlgorithm):
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
         self.addParameter(QgsProcessingParameterString(self.PROMPT, "What to find"))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Extent (empty: the whole raster)",
-                                                       optional=True))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, EXTENT_DESCRIPTION, optional=True))
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Found objects (measured polygons, or the model's boxes)", source_type("VectorPolygon")))
+            self.OUTPUT, "Found objects: measured polygons, or the model's boxes", source_type("VectorPolygon")))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.ORIENTED, "Oriented boxes of the measured objects", source_type("VectorPolygon"), optional=True,
             createByDefault=False))

@@ -9,6 +9,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .caption_algorithms import CaptionGridAlgorithm, CaptionRastersAlgorithm
 from .engine_algorithms import AskAlgorithm, GroundAlgorithm, SegmentAlgorithm
+from .setup_algorithm import SetupEngineAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "earthask.svg")
 
@@ -32,3 +33,4 @@ class EarthAskProvider(QgsProcessingProvider):
         for algorithm in (CaptionRastersAlgorithm(), CaptionGridAlgorithm(), SegmentAlgorithm(), AskAlgorithm(),
                           GroundAlgorithm()):
             self.addAlgorithm(algorithm)
+        self.addAlgorithm(SetupEngineAlgorithm())

@@ -121,10 +121,14 @@ def test_segmentation_button_adds_a_styled_layer_with_legend(plugin, iface, utm_
     wait_for_task(qtbot, controller)
     asked = controller.conversation.turns[-1]
     assert asked.status == DONE, asked.error
-    plugin.dock.turn_widgets[asked.id].segmentation_button.click()  # segments the same area
+    plugin.dock.turn_widgets[asked.id].segmentation_button.click()  # the same area: segmented for the answer
+    messages: list[str] = []
+    controller.task.messageChanged.connect(messages.append)
     wait_for_task(qtbot, controller)
     seg = controller.conversation.turns[-1]
     assert seg.kind == "segment" and seg.status == DONE, seg.error
+    assert "segmentation reused" in messages and not any(m.startswith(("tile", "segmenting")) for m in messages)
+    assert seg.result["provenance"]["class_stats"] == asked.result["provenance"]["class_stats"]
     rasters = [lyr for lyr in QgsProject.instance().mapLayers().values()
                if isinstance(lyr, QgsRasterLayer) and lyr is not utm_layer]
     assert len(rasters) == 1
@@ -200,6 +204,7 @@ def test_cancel_button_stops_a_running_segmentation(plugin, iface, tmp_path, qtb
     layer = QgsRasterLayer(path, "big")
     QgsProject.instance().addMapLayer(layer)
     show_layer(iface, layer)
+    before = set(os.listdir(plugin.controller.out_dir))
     ask(qtbot, plugin, "segment")
     seen: list[float] = []
     plugin.controller.task.progressChanged.connect(seen.append)
@@ -209,8 +214,9 @@ def test_cancel_button_stops_a_running_segmentation(plugin, iface, tmp_path, qtb
     wait_for_task(qtbot, plugin.controller, timeout=30000)
     turn = plugin.controller.conversation.turns[-1]
     assert turn.status == CANCELLED
+    assert plugin.dock.turn_widgets[turn.id].answer.startswith("Cancelled.")  # not "Failed"
+    assert "Cancelled." in iface.messages() and not any("failed" in m.lower() for m in iface.messages())
     assert max(seen) < 100  # stopped before the last tile
-    assert not [f for f in os.listdir(plugin.controller.out_dir) if os.path.getsize(
-        os.path.join(plugin.controller.out_dir, f))], "a partial land-cover file was left behind"
+    assert set(os.listdir(plugin.controller.out_dir)) == before, "a partial land-cover file was left behind"
     assert not plugin.dock.cancel_button.isVisible()
     assert plugin.dock.target_kind() == VIEW

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from qgis.PyQt.QtCore import QPoint, Qt
 from qgis.PyQt.QtWidgets import QApplication
 
 from core.results import AnswerResult, Provenance, to_dict
@@ -81,22 +82,75 @@ def test_markdown_export_keeps_source_and_figures(dock) -> None:
     assert "*Measured from the land-cover map.*" in md and "- water share: 46.2% (48.50 km2" in md
 
 
-def test_cards_grow_with_their_text_and_sit_without_gaps(dock, qtbot) -> None:
-    """Long provenance wraps inside its card at the panel's width: nothing clipped, no blank space between cards."""
+BLOCKS = ("question_label", "meta_label", "answer_label", "explanation_label", "source_label", "figures_label",
+          "provenance_label")
+
+
+def _settle(qtbot) -> None:
+    for _ in range(8):
+        QApplication.processEvents()
+        qtbot.wait(10)
+
+
+def _parts(card) -> list:
+    """The card's text blocks and button row that are shown, top to bottom."""
+    return [w for w in [getattr(card, name) for name in BLOCKS] + [card.buttons] if not w.isHidden()]
+
+
+def test_cards_are_as_tall_as_their_content_at_any_panel_width(dock, qtbot) -> None:
+    """No blank space in or between cards, nothing clipped below or beside: at 260, 340 and 520 px."""
     long = [f"retrieved (0.8{i}) [scene]: " + "fields, a road and a river bending to the north-east " * 4
             for i in range(3)] + ["forest: 1,234 m² (0.12 ha), 12.0%, 3 patches"] * 4
     conversation = Conversation()
     cards = [_card(dock, conversation, _result("measured"), long), _card(dock, conversation, _result("model"), long),
              _card(dock, conversation, _result("checked"), ["4 tiles"])]
-    for _ in range(5):
-        QApplication.processEvents()
-        qtbot.wait(20)
-    spacing = dock.history_layout.spacing()
-    for before, card in zip([None, *cards], cards):
-        width = card.width()
-        assert card.height() >= card.heightForWidth(width)  # the whole text fits
-        label = card.provenance_label
-        assert label.height() >= label.heightForWidth(label.width())  # the provenance is not clipped
-        if before is not None:
-            assert card.y() - (before.y() + before.height()) == spacing  # no blank gap between cards
-    assert cards[0].y() <= dock.history_layout.contentsMargins().top() + 1
+    heights = {}
+    for width in (260, 340, 520):
+        dock.setFixedWidth(width)
+        _settle(qtbot)
+        viewport = dock.scroll.viewport().width()
+        assert cards[0].y() == dock.history_layout.contentsMargins().top()
+        for before, card in zip([None, *cards], cards):
+            assert 0 <= card.x() and card.x() + card.width() <= viewport  # nothing hidden beside the view
+            layout, parts = card.layout(), _parts(card)
+            inner = card.frameWidth()
+            assert parts[0].y() == inner + layout.contentsMargins().top()
+            for upper, lower in zip(parts, parts[1:]):
+                assert lower.y() - (upper.y() + upper.height()) == layout.spacing()  # no blank space inside
+            assert card.height() - (parts[-1].y() + parts[-1].height()) == inner + layout.contentsMargins().bottom()
+            for block in parts[:-1]:
+                limit = block.max_height or block.content_height()
+                assert block.height() == min(block.content_height(), limit) > 0  # as tall as its text, no taller
+                assert block.x() + block.width() <= card.width()
+            row = card.buttons
+            assert all(b.geometry().bottom() < row.height() and b.geometry().right() < row.width()
+                       for b in (card.segmentation_button, card.boxes_button, card.zoom_button, card.save_button))
+            if before is not None:
+                assert card.y() - (before.y() + before.height()) == dock.history_layout.spacing()  # no gap
+        heights[width] = cards[0].provenance_label.content_height()
+    assert heights[260] > heights[340] > heights[520]  # the text wraps to the width it has
+
+
+def test_long_provenance_scrolls_inside_its_card_and_every_line_can_be_read_and_copied(dock, qtbot) -> None:
+    lines = [f"line {i}: " + " ".join(["retrieved words about the scene"] * 3) for i in range(30)]
+    card = _card(dock, Conversation(), _result("model"), lines)
+    _settle(qtbot)
+    block = card.provenance_label
+    assert block.scrolls() and block.height() == block.max_height < block.content_height()
+    bar = block.verticalScrollBar()
+    assert bar.isVisible() and bar.maximum() > 0
+    bar.setValue(bar.maximum())
+    _settle(qtbot)
+    bottom = block.cursorForPosition(QPoint(4, block.viewport().height() - 4)).block().text()
+    assert bottom.startswith("line 29")  # scrolled to the end, the last line is in view
+    bar.setValue(0)
+    _settle(qtbot)
+    assert block.cursorForPosition(QPoint(4, 4)).block().text().startswith("line 0")
+    flags = block.textInteractionFlags()
+    assert flags & Qt.TextInteractionFlag.TextSelectableByMouse
+    assert flags & Qt.TextInteractionFlag.TextSelectableByKeyboard
+    block.selectAll()
+    block.copy()
+    copied = QApplication.clipboard().text()
+    assert all(line in copied for line in lines)  # the whole provenance can be selected and copied
+    assert block.text().splitlines() == lines

@@ -57,7 +57,9 @@ def test_init_gui_and_unload_undo_each_other(iface, qtbot) -> None:
     instance = plugin_package.classFactory(iface)
     instance.initGui()
     assert instance.dock in iface.docks and "&EarthAsk" in iface.menus
-    assert len(iface.toolbar.actions()) == 2 and len(iface.menus["&EarthAsk"].actions()) == 3
+    menu = [action.text() for action in iface.menus["&EarthAsk"].actions()]
+    assert len(iface.toolbar.actions()) == 2 and len(menu) == len(instance.actions)
+    assert {"EarthAsk chat", "Draw a box to ask about", "EarthAsk settings…", "Show as true colour"} <= set(menu)
     instance.dock.show()
     instance.actions[1].trigger()  # the draw-box tool
     assert iface.mapCanvas().mapTool() is instance.tool

@@ -98,3 +98,23 @@ def test_settings_dialog_uses_cores_limits(qtbot) -> None:
     dialog.tile_spin.setValue(100)
     assert dialog.overlap_spin.maximum() == 50 and dialog.values().overlap == 50  # half the tile, as core says
     dialog.values().to_engine_config()
+
+
+def test_the_output_folder_chosen_in_the_dialog_is_where_results_go(qtbot, tmp_path) -> None:
+    from plugin.output_folder import chosen_output_dir, output_dir
+    from plugin.settings_dialog import SettingsDialog
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    dialog = SettingsDialog(PluginSettings())
+    qtbot.addWidget(dialog)
+    try:
+        dialog.output_edit.setText(f"  {folder}  ")
+        dialog.values().save()
+        assert chosen_output_dir() == str(folder) == output_dir()
+        assert PluginSettings.load().output_dir == str(folder)
+        dialog.output_edit.setText("")
+        dialog.values().save()
+        assert chosen_output_dir() == "" and output_dir() != str(folder)  # back to the default
+    finally:
+        QgsSettings().remove("earthask/output_dir")

@@ -10,8 +10,8 @@ import os
 import time
 
 import pytest
-from plugin_helpers import run_task
-from qgis.core import QgsApplication
+from plugin_helpers import run_task, start_task
+from qgis.core import QgsApplication, QgsTask
 
 from core.config import EngineConfig
 from core.errors import Cancelled, InputError
@@ -39,6 +39,43 @@ def test_cancel_stops_within_one_tile(qtbot, holder) -> None:
     assert outcome["cancelled"] - t0 < 1.0  # one tile is 0.05 s; allow for a busy machine
     assert max(seen) < 100
     assert holder.worker_pid == pid  # the engine process survives a cancel and is reused
+
+
+def test_a_cancelled_task_ends_terminated_and_silent_not_failed(qtbot, holder) -> None:
+    """QGIS 3.40 announces a terminated task that is not silent as "Task failed" (QgisApp::onTaskCompleteShowNotify):
+    a cancel must end as QGIS's terminated status, on a silent task, and reach the panel as a cancel."""
+    task = EngineTask("slow", "tiles", {"n": 200, "seconds": 0.05}, CONFIG, holder)
+    assert task.flags() & QgsTask.Flag.Silent and task.flags() & QgsTask.Flag.CanCancel
+    statuses: list = []
+    task.statusChanged.connect(statuses.append)
+    seen: list[float] = []
+    task.progressChanged.connect(seen.append)
+    outcome = start_task(task)
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1] >= 5, timeout=30000)
+    task.cancel()
+    qtbot.waitUntil(lambda: bool(outcome) and statuses and statuses[-1] in (QgsTask.TaskStatus.Complete,
+                                                                            QgsTask.TaskStatus.Terminated),
+                    timeout=5000)
+    assert list(outcome) == ["cancelled"]  # no error sentence, no result
+    assert statuses[-1] == QgsTask.TaskStatus.Terminated  # QGIS's own status for a cancelled task
+
+
+def test_a_cancelled_turn_reads_cancelled_on_its_card(qtbot) -> None:
+    from plugin.chat_dock import ChatDock
+    from plugin.chat_widgets import CANCELLED_TEXT
+    from plugin.conversation import CANCELLED, Conversation
+
+    dock = ChatDock()
+    qtbot.addWidget(dock)
+    turn = Conversation().add("ask", "What is this?", "map view", "scene")
+    dock.add_turn(turn)
+    dock.append_text(turn.id, "A field with")
+    turn.status = CANCELLED
+    dock.show_result(turn, [])
+    card = dock.turn_widgets[turn.id]
+    assert CANCELLED_TEXT == "Cancelled." and card.answer.startswith("Cancelled.")
+    assert "A field with" in card.answer and "fail" not in card.answer.lower()
+    assert not card.segmentation_button.isEnabled() and not card.zoom_button.isEnabled()
 
 
 def test_streamed_text_and_progress_arrive_on_the_main_thread(qtbot, holder) -> None:
