@@ -1,14 +1,17 @@
 """Drive the real QGIS desktop with EarthAsk and save a screenshot of the whole window (not a test).
 
-Run inside QGIS (under Xvfb here), with the plugin installed from the zip:
+Run inside plain QGIS (under Xvfb here; no PYTHONPATH), with the plugin installed from the zip on a fresh profile:
 
     python build.py --out /tmp/ea && unzip -q -o /tmp/ea/earthask-*.zip -d /tmp/ea/plugins
-    QGIS_PLUGINPATH=/tmp/ea/plugins QGIS_CUSTOM_CONFIG_PATH=$(mktemp -d) \
-    PYTHONPATH=$PWD/.venv/lib/python3.11/site-packages EARTHASK_SHOT=docs/screenshot.png \
-    EARTHASK_RASTER=resources/demo/sentinel2_demo.tif EARTHASK_MODEL=tiny \
+    env -i HOME=$HOME PATH=/usr/bin:/bin QGIS_PLUGINPATH=/tmp/ea/plugins QGIS_CUSTOM_CONFIG_PATH=$(mktemp -d) \
+    EARTHASK_PYTHON=$PWD/.venv/bin/python EARTHASK_SETUP_SHOT=docs/screenshot_setup.png \
+    EARTHASK_SHOT=docs/screenshot.png EARTHASK_RASTER=$PWD/resources/demo/sentinel2_demo.tif EARTHASK_MODEL=default \
     xvfb-run -a -s "-screen 0 1600x1000x24" qgis --nologo --noversioncheck --code scripts/qgis_screenshot.py
 
-It loads the raster, starts the plugin, asks a question about the view and finds what ``$EARTHASK_FIND`` names
+On a fresh profile the panel's first show opens the engine set-up dialog; with ``$EARTHASK_PYTHON`` the script
+adopts that interpreter there (as a user would: "Use an existing Python", then "Set up"), saves the dialog to
+``$EARTHASK_SETUP_SHOT`` and closes it. Then it styles the raster with the engine's bands (the plugin's "Show
+as true colour"), asks a question about the view and finds what ``$EARTHASK_FIND`` names
 (with ``EARTHASK_BOX=1``: draws a box, grounds in it and adds the box's land cover as a styled layer), then saves
 ``$EARTHASK_SHOT`` and quits. ``EARTHASK_MODEL``
 is the model setting (tiny, default or a checkpoint directory). Progress goes to stdout (``EARTHASK:`` lines).
@@ -17,16 +20,7 @@ is the model setting (tiny, default or a checkpoint directory). Progress goes to
 import os
 import time
 
-from qgis.core import (
-    QgsApplication,
-    QgsContrastEnhancement,
-    QgsMultiBandColorRenderer,
-    QgsProject,
-    QgsRasterLayer,
-    QgsRasterMinMaxOrigin,
-    QgsRectangle,
-    QgsSettings,
-)
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsRectangle, QgsSettings
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.utils import iface, loadPlugin, plugins, startPlugin
 
@@ -34,6 +28,8 @@ SHOT = os.environ.get("EARTHASK_SHOT", "screenshot.png")
 QUESTION = os.environ.get("EARTHASK_QUESTION", "How much of this scene is water?")
 FIND = os.environ.get("EARTHASK_FIND", "find the water bodies")
 BOX = os.environ.get("EARTHASK_BOX", "0") == "1"  # ask the find question about a drawn box, not the view
+PYTHON = os.environ.get("EARTHASK_PYTHON", "")  # adopt this interpreter in the first-use set-up dialog
+SETUP_SHOT = os.environ.get("EARTHASK_SETUP_SHOT", "")
 
 
 def say(text: str) -> None:
@@ -47,16 +43,15 @@ def setup():
     settings.setValue("earthask/max_new_tokens", int(os.environ.get("EARTHASK_TOKENS", "48")))
     layer = QgsRasterLayer(os.path.abspath(os.environ["EARTHASK_RASTER"]), "Sentinel-2 demo (RGB)")
     assert layer.isValid(), "the raster did not load"
-    if layer.bandCount() >= 3 and "B2" in layer.bandName(1):  # the demo stores B2, B3, B4: show natural colour
-        layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), 3, 2, 1))
-        layer.setContrastEnhancement(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
-                                     QgsRasterMinMaxOrigin.Limits.CumulativeCut)
     QgsProject.instance().addMapLayer(layer)
     iface.setActiveLayer(layer)
     iface.mainWindow().resize(1600, 1000)
     iface.mapCanvas().setExtent(layer.extent())
     assert loadPlugin("earthask") and startPlugin("earthask"), "the plugin did not start"
     plugin = plugins["earthask"]
+    from earthask.true_color import apply_true_color
+
+    say(f"true colour: {apply_true_color(layer)}")  # the demo stores B2, B3, B4: the engine reads 3, 2, 1
     plugin.dock.show()
     iface.mainWindow().resizeDocks([plugin.dock], [560], Qt.Orientation.Horizontal)
     plugin.dock.raster_combo.setLayer(layer)
@@ -68,13 +63,32 @@ def run() -> None:
     controller, dock = plugin.controller, plugin.dock
     steps = ["ask", "wait", "box", "wait", "landcover", "wait", "shot"] if BOX else ["ask", "wait", "find", "wait",
                                                                                      "shot"]
+    if PYTHON:
+        steps[:0] = ["setup", "setup_wait"]
     state = {"t0": time.time()}
 
     def tick() -> None:
         if not steps:
             return
         step = steps[0]
-        if step == "wait":
+        if step == "setup":
+            dialog = plugin.first_use.dialog
+            if dialog is None or not dialog.isVisible():
+                return  # the first-use check runs in the background, then opens the dialog
+            say(f"set-up dialog: {dialog.message_label.text()}")
+            dialog.existing_radio.setChecked(True)
+            dialog.python_edit.setText(PYTHON)
+            dialog.run_button.click()
+        elif step == "setup_wait":
+            dialog = plugin.first_use.dialog
+            if dialog.busy:
+                return
+            say(f"set-up: {dialog.status_label.text()}")
+            if SETUP_SHOT:
+                dialog.grab().save(SETUP_SHOT)
+            dialog.close()
+            QgsSettings().setValue("earthask/model", os.environ.get("EARTHASK_MODEL", "tiny"))
+        elif step == "wait":
             if controller.task is not None:
                 return
             turn = controller.conversation.turns[-1]
