@@ -72,6 +72,7 @@ class ChatDock(QgsDockWidget):
         saveBoxesRequested(int, str): save a turn's boxes to this GeoPackage path.
         exportRequested(str): save the conversation (.md or .json) to this path.
         settingsRequested(), clearRequested()
+        bandsRequested(): choose the bands of the picked raster.
     """
 
     requestSubmitted = pyqtSignal(object)
@@ -85,6 +86,7 @@ class ChatDock(QgsDockWidget):
     exportRequested = pyqtSignal(str)
     settingsRequested = pyqtSignal()
     clearRequested = pyqtSignal()
+    bandsRequested = pyqtSignal()
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("EarthAsk", parent)
@@ -98,6 +100,11 @@ class ChatDock(QgsDockWidget):
         self.raster_combo.setFilters(Qgis.LayerFilter.RasterLayer)
         self.raster_combo.setAllowEmptyLayer(False)  # the first raster is picked when there is one
         row.addWidget(self.raster_combo, 1)
+        self.bands_button = QToolButton()
+        self.bands_button.setText("Bands…")
+        self.bands_button.setToolTip("Which bands of this raster EarthAsk reads as red, green and blue")
+        self.bands_button.clicked.connect(self.bandsRequested.emit)
+        row.addWidget(self.bands_button)
         layout.addLayout(row)
 
         row = QHBoxLayout()

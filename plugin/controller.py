@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import astuple
 from typing import Any, Optional
 
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsRectangle
@@ -11,6 +12,7 @@ from core.errors import InputError
 from core.results import to_dict
 
 from . import layers
+from .bands_dialog import BandsDialog
 from .chat_dock import ChatDock, ChatRequest
 from .conversation import CANCELLED, DONE, FAILED, Conversation, Turn, answer_text, format_area, provenance_lines
 from .engine_calls import TurnInput, engine_call
@@ -18,6 +20,7 @@ from .engine_client import ENGINES, EngineHolder
 from .evidence import has_found
 from .found_layers import found_layers
 from .intent import GROUND, SEGMENT, Intent, parse_intent
+from .layer_bands import layer_bands, show_layer_true_color
 from .map_tools import BoxMapTool
 from .output_folder import output_dir, output_path
 from .settings import PluginSettings
@@ -33,7 +36,7 @@ from .targets import (
     view_target,
 )
 from .tasks import EngineTask
-from .true_color import apply_true_color, layer_rgb_bands
+from .true_color import layer_rgb_bands
 from .true_color_offer import offer_true_color
 from .zoom import aoi_extent, union_extent, zoom_canvas_to
 
@@ -49,6 +52,7 @@ class ChatController:
         self.canvas = iface.mapCanvas()
         self.conversation = Conversation()
         self.task: Optional[EngineTask] = None
+        self.last_call: Optional[tuple[str, dict[str, Any]]] = None  # the engine method and kwargs last sent
         self.inputs: dict[int, TurnInput] = {}
         self.box_layers: dict[int, list[str]] = {}  # turn id -> ids of the layers of what it found
         self._hinted: set[str] = set()  # raster layers already offered the true-colour view
@@ -60,6 +64,7 @@ class ChatController:
             (dock.segmentationRequested, self.add_segmentation), (dock.boxesRequested, self.add_boxes),
             (dock.zoomRequested, self.zoom_to), (dock.saveBoxesRequested, self.save_boxes),
             (dock.exportRequested, self.export), (dock.clearRequested, self.clear),
+            (dock.bandsRequested, self.edit_bands),
             (tool.boxDrawn, self.on_box_drawn), (self.canvas.extentsChanged, self.refresh_target),
             (self.canvas.selectionChanged, self.refresh_target), (self.canvas.mapToolSet, self._tool_changed),
         ):
@@ -138,23 +143,25 @@ class ChatController:
             self.message(str(exc))
             return None
         turn = self.conversation.add(intent.kind, request.text.strip(), target.label, layer.name())
-        self.inputs[turn.id] = TurnInput(layer.id(), layer.source(), layer.crs(), aoi, intent.query)
+        self.inputs[turn.id] = TurnInput(layer.id(), layer.source(), layer.crs(), aoi, intent.query,
+                                         layer_bands(layer))
         self.dock.add_turn(turn)
         self._start(turn, intent)
         self._offer_true_color(layer)
         return turn
 
     def _start(self, turn: Turn, intent: Intent) -> None:
-        source = self.inputs[turn.id].source
+        src = self.inputs[turn.id]
         settings = PluginSettings.load()
         config = settings.to_engine_config()
         try:
             out_dir = self.out_dir if intent.kind == SEGMENT else ""
-            method, kwargs = engine_call(intent, source, self.inputs[turn.id].aoi, out_dir)
+            method, kwargs = engine_call(intent, src.source, src.aoi, out_dir, src.imagery)
         except InputError as exc:
             self._failed(turn, str(exc))
             return
         task = EngineTask(f"EarthAsk: {turn.text[:60]}", method, kwargs, config, self.holder, settings.python)
+        self.last_call = (method, kwargs)
         task.textReceived.connect(lambda piece, t=turn.id: self._alive and self.dock.append_text(t, piece))
         task.progressChanged.connect(self.dock.set_progress)
         task.messageChanged.connect(self.dock.status_label.setText)
@@ -315,15 +322,37 @@ class ChatController:
 
     # --- true colour -----------------------------------------------------------------------------------
     def show_true_color(self, layer: Optional[Any] = None) -> bool:
-        """Draw a raster (the active layer by default) with the bands the engine reads as red, green, blue."""
+        """Draw a raster (the active layer by default) with the bands the engine reads as red, green, blue (under
+        the layer's own band choice, if any)."""
         layer = layer if layer is not None else self.iface.activeLayer()
-        bands = layer_rgb_bands(layer)
-        if bands is None or not apply_true_color(layer):
-            self.message("Pick a raster layer of three bands or more to show in true colour.")
+        try:
+            bands = layer_rgb_bands(layer, *astuple(layer_bands(layer))) if layer is not None else None
+            if bands is None or not show_layer_true_color(layer):
+                self.message("Pick a raster layer of three bands or more to show in true colour.")
+                return False
+        except InputError as exc:  # the layer's band choice does not fit the raster
+            self.message(str(exc))
             return False
         self.message(f"{layer.name()} is shown in true colour: red = band {bands[0]}, green = band {bands[1]}, "
                      f"blue = band {bands[2]}.", Qgis.MessageLevel.Success, 5)
         return True
+
+    def edit_bands(self, layer: Optional[Any] = None) -> Optional[BandsDialog]:
+        """Open "Bands of this layer…" for a raster (the panel's raster, else the active layer); the dialog saves
+        the choice on the layer and draws it. Returns the open dialog (None after a message)."""
+        layer = layer or self.dock.raster_combo.currentLayer() or self.iface.activeLayer()
+        if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
+            self.message("Pick a raster layer to choose its bands.")
+            return None
+        dialog = BandsDialog(layer, self.iface.mainWindow())
+        dialog.accepted.connect(lambda: self._bands_saved(dialog))
+        dialog.open()
+        return dialog
+
+    def _bands_saved(self, dialog: BandsDialog) -> None:
+        choice = dialog.choice()
+        said = f"its {choice.text()}" if choice.is_set else "what its file says"
+        self.message(f"EarthAsk reads {dialog.layer.name()} with {said}.", Qgis.MessageLevel.Success, 5)
 
     def _offer_true_color(self, layer: QgsRasterLayer) -> None:
         """Once per layer: when QGIS shows other bands than the engine reads, offer the engine's true colour."""

@@ -57,7 +57,8 @@ def answer_text(kind: str, result: dict[str, Any]) -> str:
 
 
 def provenance_lines(prov: Optional[dict[str, Any]]) -> list[str]:
-    """Short human-readable lines: class areas and counts, retrieved descriptions, tiles, device, time."""
+    """Short human-readable lines: class areas and counts, retrieved descriptions, tiles, device, time, the bands
+    read as red, green, blue, and notes."""
     if not prov:
         return []
     lines: list[str] = []
@@ -80,8 +81,26 @@ def provenance_lines(prov: Optional[dict[str, Any]]) -> list[str]:
     if prov.get("model_id"):
         run.append(f"model {prov['model_id']}")
     lines.append(" · ".join(run))
-    lines.extend(f"note: {note}" for note in prov.get("notes") or [])
+    notes = list(prov.get("notes") or [])
+    band_line, band_note = bands_line(prov.get("band_profile"))
+    if band_line:
+        lines.append(band_line)
+    if band_note and band_note not in notes:
+        notes.append(band_note)
+    lines.extend(f"note: {note}" for note in notes)
     return lines
+
+
+def bands_line(profile: Optional[dict[str, Any]]) -> tuple[str, str]:
+    """``("bands: red 3, green 2, blue 1 (landsat7, from sensor)", note)`` of a result's band profile; ("", "")
+    when it records no bands."""
+    profile = profile or {}
+    rgb = list(profile.get("rgb_bands") or [])
+    if len(rgb) != 3:
+        return "", ""
+    r, g, b = rgb
+    return (f"bands: red {r}, green {g}, blue {b} ({profile.get('name', '?')}, from "
+            f"{profile.get('detected_from', '?')})", str(profile.get("note") or ""))
 
 
 class Conversation:

@@ -68,6 +68,7 @@ class EarthAskPlugin:
         self.dock.visibilityChanged.connect(self.first_use.dock_visible)
         self._action("settings.svg", "Set up engine…", self.first_use.show_dialog, toolbar=False)
         self._action("earthask.svg", "Show as true colour", lambda: self.controller.show_true_color(), toolbar=False)
+        self._action("earthask.svg", "Bands of this layer…", self.edit_bands, toolbar=False)
         from .chat_dock import show_on_first_start
 
         show_on_first_start(self.dock, self.iface)  # once per profile: the user sees where the panel is
@@ -88,6 +89,12 @@ class EarthAskPlugin:
             self.dock.raster_combo.setLayer(layer)
         if self.controller is not None:
             self.controller.refresh_target()
+
+    def edit_bands(self) -> None:
+        """Open "Bands of this layer…" for the active raster layer (else the chat panel's raster)."""
+        layer = self.iface.activeLayer()
+        if self.controller is not None:
+            self.controller.edit_bands(layer if isinstance(layer, QgsRasterLayer) else None)
 
     def show_settings(self) -> None:
         """Open the settings dialog; saved settings apply to the next question."""

@@ -16,7 +16,6 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QToolButton,
     QWidget,
 )
 
@@ -26,22 +25,15 @@ from .settings import PluginSettings
 
 
 def _path_row(edit: QLineEdit, caption: str, parent: QWidget) -> QWidget:
-    row = QWidget(parent)
-    layout = QHBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(edit, 1)
-    button = QToolButton(row)
-    button.setText("…")
-    button.setToolTip(caption)
+    """The line edit with a "…" button that picks a folder into it."""
+    from .engine_setup.dialog import browse_row
 
     def browse() -> None:
         path = QFileDialog.getExistingDirectory(parent, caption, edit.text())
         if path:
             edit.setText(path)
 
-    button.clicked.connect(browse)
-    layout.addWidget(button)
-    return row
+    return browse_row(edit, browse, caption, parent)
 
 
 class SettingsDialog(QDialog):

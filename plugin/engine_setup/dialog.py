@@ -39,7 +39,8 @@ INTRO = ("EarthAsk's engine runs in its own Python, which needs torch, rasterio,
          "torch, several GB for the CUDA build).")
 
 
-def _browse_row(edit: QLineEdit, browse: Callable[[], None], tip: str, parent: QWidget) -> QWidget:
+def browse_row(edit: QLineEdit, browse: Callable[[], None], tip: str, parent: QWidget) -> QWidget:
+    """``edit`` with a "…" button beside it that calls ``browse``."""
     row = QWidget(parent)
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
@@ -89,11 +90,11 @@ class EngineSetupDialog(QDialog):
         self.python_edit = QLineEdit(self.settings.python)
         self.python_edit.setPlaceholderText("path to python (python.exe), e.g. a venv's bin/python")
         grid.addWidget(self.existing_radio, 0, 0)
-        grid.addWidget(_browse_row(self.python_edit, self._browse_python, "Pick the interpreter", self), 0, 1)
+        grid.addWidget(browse_row(self.python_edit, self._browse_python, "Pick the interpreter", self), 0, 1)
         self.create_radio = QRadioButton("Create the engine environment in")
         self.folder_edit = QLineEdit(str(default_env_folder()))
         grid.addWidget(self.create_radio, 1, 0)
-        grid.addWidget(_browse_row(self.folder_edit, self._browse_folder, "Pick the folder", self), 1, 1)
+        grid.addWidget(browse_row(self.folder_edit, self._browse_folder, "Pick the folder", self), 1, 1)
         gpu = self.options.gpu if self.options.gpu is not None else nvidia_gpu()
         self.torch_label = QLabel(f"torch: the CUDA build (NVIDIA GPU {gpu})" if gpu else
                                   "torch: the CPU build (nvidia-smi found no NVIDIA GPU)")

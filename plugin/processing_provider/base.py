@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterString,
     QgsRasterLayer,
     QgsRectangle,
@@ -23,11 +24,15 @@ from qgis.PyQt.QtGui import QIcon
 
 from core.config import EngineConfig
 from core.errors import Cancelled, InputError
+from core.imagery import SENSORS
 
 from ..engine_client import ENGINES, EngineUnavailable
+from ..layer_bands import LayerBands, layer_bands, parse_choice
 from ..settings import PluginSettings
 from ..tasks import error_sentence, log_failure
 
+BANDS_DESCRIPTION = "Red, green and blue bands as R,G,B, e.g. 3,2,1; empty to read them from the file"
+SENSOR_DESCRIPTION = "Sensor the raster comes from, to pick its red, green and blue bands"
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "earthask.svg")
 
 
@@ -41,6 +46,15 @@ def advanced_flag() -> Any:
     """The "advanced parameter" flag (``Qgis.ProcessingParameterFlag`` from QGIS 3.36)."""
     enum = getattr(Qgis, "ProcessingParameterFlag", None)
     return enum.Advanced if enum is not None else QgsProcessingParameterDefinition.FlagAdvanced
+
+
+def bands_help() -> str:
+    """The help paragraph on BANDS and SENSOR, listing every sensor name."""
+    names = ", ".join(f"{s.name} ({s.title})" for s in SENSORS.values())
+    return (" BANDS (1-based red, green, blue, e.g. 3,2,1) or SENSOR say which bands the engine reads as red, "
+            "green and blue; BANDS wins when both are given. Left empty, the layer's own choice (EarthAsk "
+            "▸ Bands of this layer…) is used, else the file's band names, wavelengths, product name "
+            f"or band count decide. Sensors: {names}.")
 
 
 def progress_fn(feedback: QgsProcessingFeedback, start: float = 0.0, end: float = 1.0) -> Callable[[float, str], None]:
@@ -57,7 +71,7 @@ def progress_fn(feedback: QgsProcessingFeedback, start: float = 0.0, end: float 
 class EngineAlgorithm(QgsProcessingAlgorithm):
     """Base of the EarthAsk algorithms: an advanced MODEL parameter and a shared, reused engine."""
 
-    MODEL = "MODEL"
+    MODEL, BANDS, SENSOR = "MODEL", "BANDS", "SENSOR"
 
     def createInstance(self) -> EngineAlgorithm:  # noqa: N802 (QGIS's name)
         return type(self)()
@@ -71,6 +85,34 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                                              optional=True)
         param.setFlags(param.flags() | advanced_flag())
         self.addParameter(param)
+
+    def add_band_parameters(self) -> None:
+        """BANDS ("R,G,B", 1-based) and SENSOR (a name of ``core.imagery.SENSORS``), both optional."""
+        self.addParameter(QgsProcessingParameterString(self.BANDS, BANDS_DESCRIPTION, optional=True))
+        self.addParameter(QgsProcessingParameterEnum(self.SENSOR, SENSOR_DESCRIPTION, list(SENSORS),
+                                                     optional=True, usesStaticStrings=True))
+
+    def band_choice(self, parameters: dict, context: QgsProcessingContext,
+                    layer: Optional[QgsRasterLayer] = None) -> dict[str, Any]:
+        """The engine's ``bands`` / ``sensor`` keyword arguments: the BANDS and SENSOR parameters, else the
+        layer's own choice (its EarthAsk custom properties); {} when neither says.
+
+        Raises:
+            QgsProcessingException: a BANDS value that is not three band numbers (one sentence).
+        """
+        bands = (self.parameterAsString(parameters, self.BANDS, context) or "").strip()
+        sensor = ""
+        if parameters.get(self.SENSOR) not in (None, "", []):
+            sensor = (self.parameterAsEnumString(parameters, self.SENSOR, context) or "").strip()
+        try:
+            choice = parse_choice(bands, sensor)
+        except InputError as exc:
+            raise QgsProcessingException(str(exc).replace("--bands", "BANDS")) from exc
+        if choice.bands is not None:  # BANDS wins over SENSOR, as in the engine
+            choice = LayerBands(choice.bands)
+        if not choice.is_set:
+            choice = layer_bands(layer)
+        return choice.engine_kwargs()
 
     def engine_config(self, parameters: dict, context: QgsProcessingContext) -> tuple[EngineConfig, str]:
         """The settings' EngineConfig (with the MODEL parameter applied) and the engine's Python."""

@@ -23,7 +23,7 @@ from qgis.core import (
 from core.errors import InputError
 
 from ..layers import field
-from .base import EngineAlgorithm, progress_fn, retrieved_text, source_type, total_seconds
+from .base import EngineAlgorithm, bands_help, progress_fn, retrieved_text, source_type, total_seconds
 
 CAPTION_FIELDS = (("caption", "str"), ("retrieved", "str"), ("top_score", "float"), ("tiles", "int"),
                   ("device", "str"), ("model", "str"), ("seconds", "float"))
@@ -73,10 +73,11 @@ class CaptionRastersAlgorithm(EngineAlgorithm):
         return ("Describes each input raster in one sentence and lists the descriptions retrieved from the "
                 "semantic database with their similarity scores. Writes one polygon per raster: its footprint, in "
                 "the CRS of the first raster, with the caption in the 'caption' field. Each caption is also "
-                "written to the log.")
+                "written to the log." + bands_help())
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, "Raster layers", source_type("Raster")))
+        self.add_band_parameters()
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Captions",
                                                             source_type("VectorPolygon")))
@@ -99,8 +100,9 @@ class CaptionRastersAlgorithm(EngineAlgorithm):
             feedback.pushInfo(f"Captioning {layer.name()} ({i + 1}/{n})")
 
             progress = progress_fn(feedback, i / n, (i + 1) / n)
+            imagery = self.band_choice(parameters, context, layer)  # BANDS/SENSOR, else this layer's own choice
             result = self.run_engine(parameters, context, feedback, "caption", progress, keep_input_errors=True,
-                                     raster=layer.source())
+                                     raster=layer.source(), **imagery)
             if isinstance(result, InputError):  # one unreadable raster does not stop the batch
                 feedback.reportError(f"{layer.name()}: {result}", fatalError=False)
                 continue
@@ -127,12 +129,13 @@ class CaptionGridAlgorithm(EngineAlgorithm):
         return ("Describes the part of the raster under each polygon of the grid layer (for example a grid made "
                 "with 'Create grid'). Cells outside the raster are skipped. The output keeps the grid's cells and "
                 "attributes and adds the caption and the retrieved descriptions. Each caption is also written to "
-                "the log.")
+                "the log." + bands_help())
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
         self.addParameter(QgsProcessingParameterFeatureSource(self.GRID, "Grid polygons",
                                                               [source_type("VectorPolygon")]))
+        self.add_band_parameters()
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT, "Captioned grid",
                                                             source_type("VectorPolygon")))
@@ -145,6 +148,7 @@ class CaptionGridAlgorithm(EngineAlgorithm):
         fields = _add_caption_fields(QgsFields(grid.fields()))
         sink, dest = self.parameterAsSink(parameters, self.OUTPUT, context, fields, grid.wkbType(),
                                           grid.sourceCrs())
+        imagery = self.band_choice(parameters, context, raster)
         transform = QgsCoordinateTransform(grid.sourceCrs(), raster.crs(), context.transformContext())
         extent = QgsGeometry.fromRect(raster.extent())
         n = max(grid.featureCount(), 1)
@@ -160,7 +164,7 @@ class CaptionGridAlgorithm(EngineAlgorithm):
                 continue
             progress = progress_fn(feedback, i / n, (i + 1) / n)
             result = self.run_engine(parameters, context, feedback, "caption", progress, raster=raster.source(),
-                                     aoi=inside.asWkt())
+                                     aoi=inside.asWkt(), **imagery)
             log_caption(feedback, f"cell {cell.id()}", result)
             feature = QgsFeature(fields)
             feature.setGeometry(cell.geometry())

@@ -32,7 +32,7 @@ from ..evidence import MEASURED, explanation_text, figure_lines, found_summary, 
 from ..found_layers import found_fields, object_feature, object_geometry, oriented_box_geometry
 from ..intent import CHOICE_SEPARATOR, split_choices
 from ..layers import BOX_FIELDS, apply_class_palette, field
-from .base import EngineAlgorithm, source_type
+from .base import EngineAlgorithm, bands_help, source_type
 
 EXTENT_DESCRIPTION = "Extent, empty for the whole raster"
 _KEEP_ALIVE: list[QgsProcessingLayerPostProcessorInterface] = []  # QGIS holds only a C++ pointer
@@ -63,11 +63,12 @@ class SegmentAlgorithm(EngineAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802
         return ("Classifies every pixel of the raster (or of the extent) into land-cover classes and writes a "
                 "single-band class-index GeoTIFF in the raster's CRS. The log lists class areas and counts; the "
-                f"CLASSES output names the classes in index order, separated by {CHOICE_SEPARATOR}.")
+                f"CLASSES output names the classes in index order, separated by {CHOICE_SEPARATOR}." + bands_help())
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, EXTENT_DESCRIPTION, optional=True))
+        self.add_band_parameters()
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Land cover"))
         self.addOutput(QgsProcessingOutputString(self.CLASSES, f"Class names, separated by {CHOICE_SEPARATOR}"))
@@ -76,7 +77,8 @@ class SegmentAlgorithm(EngineAlgorithm):
         raster = self.raster(parameters, self.RASTER, context)
         aoi = self.extent_aoi(parameters, self.EXTENT, context, raster)
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        result = self.run_engine(parameters, context, feedback, "segment", raster=raster.source(), aoi=aoi, out=out)
+        result = self.run_engine(parameters, context, feedback, "segment", raster=raster.source(), aoi=aoi, out=out,
+                                 **self.band_choice(parameters, context, raster))
         areas = {}
         for s in result.provenance.class_stats:
             areas[s.name] = format_area(s.area_m2)
@@ -108,7 +110,7 @@ class AskAlgorithm(EngineAlgorithm):
                 f"choice question give the choices separated by {CHOICE_SEPARATOR}, e.g. 'yes|no' or "
                 "'less than 10%|10-50%|more than 50%'. Leave the extent empty for the whole raster. Optionally "
                 "writes the answer with its provenance (figures, class areas, retrieved descriptions, tiles, device, "
-                "timings) as JSON.")
+                "timings) as JSON." + bands_help())
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
@@ -116,6 +118,7 @@ class AskAlgorithm(EngineAlgorithm):
         self.addParameter(QgsProcessingParameterString(self.CHOICES, f"Choices, separated by {CHOICE_SEPARATOR}",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, EXTENT_DESCRIPTION, optional=True))
+        self.add_band_parameters()
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_JSON, "Answer with provenance, as JSON", "JSON files (*.json)", optional=True,
@@ -132,7 +135,7 @@ class AskAlgorithm(EngineAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         aoi = self.extent_aoi(parameters, self.EXTENT, context, raster)
         result = self.run_engine(parameters, context, feedback, "ask", raster=raster.source(), question=question,
-                                 choices=choices, aoi=aoi)
+                                 choices=choices, aoi=aoi, **self.band_choice(parameters, context, raster))
         feedback.pushInfo(f"Answer: {result.answer}")
         data = to_dict(result)
         for line in [explanation_text(data), source_line(data), *figure_lines(data)]:
@@ -163,12 +166,14 @@ class GroundAlgorithm(EngineAlgorithm):
                 "When the prompt names a land-cover class the objects are measured from the land-cover map and "
                 "written as polygons in the raster's CRS with label, area_m2, area_ha, position, rule (why each "
                 "was selected) and score; the optional second output holds their oriented boxes. Otherwise the "
-                "language model's boxes are written, with label, score, prompt, source raster, model and time.")
+                "language model's boxes are written, with label, score, prompt, source raster, model and time."
+                + bands_help())
 
     def initAlgorithm(self, config: Any = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "Raster"))
         self.addParameter(QgsProcessingParameterString(self.PROMPT, "What to find"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, EXTENT_DESCRIPTION, optional=True))
+        self.add_band_parameters()
         self.add_model_parameter()
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, "Found objects: measured polygons, or the model's boxes", source_type("VectorPolygon")))
@@ -182,7 +187,7 @@ class GroundAlgorithm(EngineAlgorithm):
         prompt = self.parameterAsString(parameters, self.PROMPT, context)
         aoi = self.extent_aoi(parameters, self.EXTENT, context, raster)
         result = self.run_engine(parameters, context, feedback, "ground", raster=raster.source(), prompt=prompt,
-                                 aoi=aoi)
+                                 aoi=aoi, **self.band_choice(parameters, context, raster))
         for warning in result.warnings:
             feedback.pushWarning(warning)
         data = to_dict(result)

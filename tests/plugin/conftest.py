@@ -120,3 +120,19 @@ def holder():
     h = EngineHolder(factory="slow_engine:SlowEngine", extra_path=(str(HERE),), cancel_grace=2.0)
     yield h
     h.shutdown()
+
+
+@pytest.fixture()
+def clean_engine_settings():
+    """The automatic Python, never checked: the engine settings removed before a test and put back after."""
+    from qgis.core import QgsSettings
+
+    from plugin.engine_setup.setup import CHECKED_KEY, DEVICE_KEY
+
+    q = QgsSettings()
+    keys = ("earthask/python", CHECKED_KEY, DEVICE_KEY)
+    for key in keys:
+        q.remove(key)
+    yield q
+    for key in keys:
+        q.remove(key)

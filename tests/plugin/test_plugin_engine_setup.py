@@ -29,7 +29,7 @@ from plugin.engine_setup.create import (
 )
 from plugin.engine_setup.dialog import EngineSetupDialog
 from plugin.engine_setup.first_use import FirstUse
-from plugin.engine_setup.setup import CHECKED_KEY, DEVICE_KEY, ENGINE_STATUS, is_set_up
+from plugin.engine_setup.setup import ENGINE_STATUS, is_set_up
 from plugin.settings import PluginSettings
 
 pytestmark = pytest.mark.qgis
@@ -56,14 +56,9 @@ def wheels(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def engine_settings():
+def engine_settings(clean_engine_settings):
     """Each test starts with the automatic Python, never checked; the settings are put back afterwards."""
-    q = QgsSettings()
-    for key in ("earthask/python", CHECKED_KEY, DEVICE_KEY):
-        q.remove(key)
-    yield q
-    for key in ("earthask/python", CHECKED_KEY, DEVICE_KEY):
-        q.remove(key)
+    return clean_engine_settings
 
 
 def _wait_done(qtbot, dialog: EngineSetupDialog, timeout: int = 240000) -> None:

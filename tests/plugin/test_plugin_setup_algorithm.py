@@ -9,13 +9,13 @@ from pathlib import Path
 import processing
 import pytest
 from fake_wheels import fake_index
-from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsSettings
+from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback
 from venvs import make_bare_venv, offline_pip, venv_python
 
 from plugin.engine_client import default_python
 from plugin.engine_setup.check import check_python
 from plugin.engine_setup.create import NODEPS, REQUIREMENTS, plan_environment
-from plugin.engine_setup.setup import CHECKED_KEY, DEVICE_KEY, is_set_up
+from plugin.engine_setup.setup import is_set_up
 from plugin.settings import PluginSettings
 
 pytestmark = pytest.mark.qgis
@@ -24,13 +24,9 @@ PROJECT_PYTHON = default_python()
 
 
 @pytest.fixture(autouse=True)
-def engine_settings():
-    q = QgsSettings()
-    for key in ("earthask/python", CHECKED_KEY, DEVICE_KEY):
-        q.remove(key)
-    yield q
-    for key in ("earthask/python", CHECKED_KEY, DEVICE_KEY):
-        q.remove(key)
+def engine_settings(clean_engine_settings):
+    """Each test starts with the automatic Python, never checked; the settings are put back afterwards."""
+    return clean_engine_settings
 
 
 class Log(QgsProcessingFeedback):

@@ -38,3 +38,4 @@ def offline_pip(monkeypatch: pytest.MonkeyPatch, wheels: Path | None = None) -> 
     if wheels is not None:
         monkeypatch.setenv("PIP_NO_INDEX", "1")
         monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+
