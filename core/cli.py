@@ -176,7 +176,7 @@ def _print_result(args: argparse.Namespace, result: Any, human: str) -> None:
 def _summary(prov: Any) -> str:
     lines = []
     for s in prov.class_stats:
-        lines.append(f"  {s.name:<12} {s.area_ha:12.2f} ha {s.fraction * 100:6.1f}%  {s.count:5d} objects"
+        lines.append(f"  {s.name:<12} {s.area_ha:12.2f} ha {s.fraction * 100:6.1f}%  {s.count:5d} patches"
                      f"  {s.position}")
     for r in prov.retrieved:
         lines.append(f"  retrieved ({r.score:.3f}, {r.level}): {r.text}")

@@ -157,6 +157,11 @@ class Engine:
         notes = list(self.loaded.notes) + (list(stats.notes) if stats else [])
         if area.profile.note:
             notes.append(area.profile.note)
+        if stats is not None:
+            from core.landcover.resolution import training_note
+
+            far = training_note(stats.gsd_m, list(self.loaded.model.cfg.trained_gsd_m))
+            notes += [far] if far else []
         return Provenance(
             raster=area.info.path, crs=area.info.crs, aoi=list(area.bounds), band_profile=area.profile.to_dict(),
             class_stats=list(stats.classes) if stats else [], tiles=tiles, timings=timings, device=self.device,

@@ -47,6 +47,14 @@ class SceneStats:
     decimation: int = 1  # > 1: a decimated read; each pixel stands for decimation**2 source pixels
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def gsd_m(self) -> float:
+        """The source raster's ground pixel size in metres (mean over the mask; nan when unknown)."""
+        h, w = self.shape
+        if h * w == 0 or self.total_area_m2 <= 0:
+            return float("nan")
+        return math.sqrt(self.total_area_m2 / (h * w)) / max(self.decimation, 1)
+
 
 def _row_factors(
     transform: Transform, crs: Any, height: int, width: int

@@ -31,6 +31,7 @@ class VLMConfig:
     # --- land-cover segmentation head (FPN on the levels) ---
     seg_classes: list[str] = field(default_factory=lambda: list(EARTHVQA_CLASSES))
     scene_labels: list[str] = field(default_factory=lambda: list(SCENE_LABELS))  # classify's default labels
+    trained_gsd_m: list[float] = field(default_factory=list)  # pixel sizes (m) of its training imagery; [] unknown
     seg_dim: int = 64  # FPN channel width
     # --- EarthVL semantic guidance: predicted mask, one-hot, embedded and fused ---
     guide_enabled: bool = True

@@ -73,11 +73,14 @@ def test_multiple_choice_answer_is_one_of_the_choices_or_the_raw_text(engine: En
 
 
 def test_measurable_questions_are_answered_from_the_measurement(engine: Engine, scene: str) -> None:
-    result = engine.ask(scene, "How many buildings are there?")
-    stat = next((s for s in result.provenance.class_stats if s.name == "building"), None)
-    assert result.source == "measured" and result.query == {"kind": "count", "classes": ["building"]}
+    result = engine.ask(scene, "How many water bodies are there?")
+    stat = next((s for s in result.provenance.class_stats if s.name == "water"), None)
+    assert result.source == "measured" and result.query == {"kind": "count", "classes": ["water"]}
     assert result.answer == str(stat.count if stat else 0)  # never contradicts the figures beside it
     assert result.provenance.prompt == ""  # the language model was not asked
+    buildings = engine.ask(scene, "How many buildings are there?")  # 10 m pixels: not counted, and why
+    assert buildings.source == "measured" and buildings.answer == "not counted at 10 m"
+    assert "cannot be told apart at 10 m pixels" in buildings.explanation
     water = next((s for s in result.provenance.class_stats if s.name == "water"), None)
     pct = 100 * (water.fraction if water else 0.0)
     bins = [f"{10 * i}%-{10 * (i + 1)}%" for i in range(10)]

@@ -45,6 +45,15 @@ def no_choice(text: str, choices: list[str]) -> Optional[int]:
     return None
 
 
+@pytest.fixture(autouse=True)
+def count_at_any_pixel_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These 10 m masks test the counting logic itself (components, regions, "next to"); the rule that single
+    buildings are not counted at pixels coarser than about 2 m is tested in tests/test_landcover_resolution.py."""
+    import core.landcover.resolution
+
+    monkeypatch.setattr(core.landcover.resolution, "COUNT_GSD_M", {})
+
+
 @pytest.fixture(scope="module")
 def facts() -> AreaFacts:
     """20 x 20 at 10 m: water 38 px (9.5%), 4 separate 2 x 2 buildings (one touching the road), a road row."""

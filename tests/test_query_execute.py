@@ -48,6 +48,15 @@ def scene() -> np.ndarray:
     return m
 
 
+@pytest.fixture(autouse=True)
+def count_at_any_pixel_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These 10 m masks test the counting logic itself (components, regions, "next to"); the rule that single
+    buildings are not counted at pixels coarser than about 2 m is tested in tests/test_landcover_resolution.py."""
+    import core.landcover.resolution
+
+    monkeypatch.setattr(core.landcover.resolution, "COUNT_GSD_M", {})
+
+
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory: pytest.TempPathFactory) -> AreaFacts:
     path = make_raster(tmp_path_factory.mktemp("query") / "mask.tif", width=30, height=30, count=1,

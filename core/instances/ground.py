@@ -53,4 +53,10 @@ def ground_instances(grid: MaskGrid, found: ClassObjects, classes: Sequence[str]
         check_cancelled(cancelled)
         objects.append(to_found_object(found, obj, grid, sel.rule))
         progress((i + 1) / len(sel.objects), f"outlining object {i + 1}/{len(sel.objects)}")
-    return Found(objects, sel.rule, sel.warnings, list(grid.notes))
+    from core.landcover.resolution import countable, why_not_counted
+
+    warnings = list(sel.warnings)
+    if objects and not countable(query.cls, grid.gsd_m):
+        warnings.append(f"{why_not_counted(query.cls, grid.gsd_m)}: each outline is a patch of {query.cls}s, "
+                        "not one object")
+    return Found(objects, sel.rule, warnings, list(grid.notes))

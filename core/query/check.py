@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -79,8 +80,11 @@ def find_claims(text: str, f: AreaFacts) -> list[Claim]:
                 break
         if cls is None:
             continue
-        n, measured = float(m.group(1)), float(f.count(cls))
-        span = (m.start(1), m.end(1))
+        n, span = float(m.group(1)), (m.start(1), m.end(1))
+        if not f.countable(cls):  # too coarse to count single objects: the model's count cannot stand
+            claims.append(Claim(text[span[0]:span[1]], cls, "count", (n, n), math.nan, False, span))
+            continue
+        measured = float(f.count(cls))
         tail = low[after:after + 40]
         subset = _SUBSET.match(tail) is not None and _TOTAL.match(tail) is None
         agrees = n <= measured if subset else n == measured
@@ -93,8 +97,11 @@ def corrected(text: str, claims: list[Claim]) -> str:
     out, last = [], 0
     for c in (c for c in claims if not c.agrees):
         out.append(text[last:c.span[0]])
-        figure = f"{c.measured:.1f}%" if c.kind == "share" else f"{int(c.measured)}"
-        out.append(f"{figure} [measured; the model said {c.text}]")
+        if math.isnan(c.measured):
+            out.append(f"[not countable at this pixel size; the model said {c.text}]")
+        else:
+            figure = f"{c.measured:.1f}%" if c.kind == "share" else f"{int(c.measured)}"
+            out.append(f"{figure} [measured; the model said {c.text}]")
         last = c.span[1]
     out.append(text[last:])
     return "".join(out)
@@ -102,8 +109,13 @@ def corrected(text: str, claims: list[Claim]) -> str:
 
 def summary(claims: list[Claim]) -> str:
     """One line on what was checked: '2 figures checked against the land-cover map: 1 contradicted it ...'."""
-    bad = [c for c in claims if not c.agrees]
+    bad = [c for c in claims if not c.agrees and not math.isnan(c.measured)]
+    uncounted = [c for c in claims if math.isnan(c.measured)]
     what = ", ".join(f"{c.cls} {c.kind}" for c in bad)
     head = f"{len(claims)} figure{'s' if len(claims) != 1 else ''} checked against the land-cover map"
-    return head + (f": {len(bad)} contradicted it ({what}) and {'was' if len(bad) == 1 else 'were'} replaced by "
-                   "the measured value" if bad else ": all agree")
+    parts = [f"{len(bad)} contradicted it ({what}) and {'was' if len(bad) == 1 else 'were'} replaced by the "
+             "measured value"] if bad else []
+    if uncounted:
+        parts.append(f"{len(uncounted)} counted {', '.join(dict.fromkeys(c.cls + 's' for c in uncounted))}, which "
+                     "cannot be counted at this pixel size, and was struck out")
+    return head + (": " + "; ".join(parts) if parts else ": all agree")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Optional
 
 from core.data.measure import PRESENT_MIN_FRACTION  # the benchmark's rules, so both decide alike
 from core.data.questions import LAND_USE_MIN, URBAN_MIN_BUILT
+from core.landcover.resolution import COUNT_GSD_M, pixel_text, why_not_counted
 from core.landcover.words import UNIT_FACTORS
 from core.query.choices import pick_number, pick_words
 from core.query.facts import AreaFacts
@@ -106,8 +108,21 @@ def _area(q: Query, f: AreaFacts) -> MeasuredAnswer:
     return MeasuredAnswer(shown, text, [fig], value, unit)
 
 
+def _not_counted(q: Query, f: AreaFacts) -> MeasuredAnswer:
+    """At pixels too coarse to tell single objects apart: no count, the reason, and the class's measured area."""
+    cls = q.classes[0]
+    pct, m2 = 100 * f.fraction(cls, q.region), f.area_m2(cls, q.region)
+    fig = Figure(f"{cls} share", round(pct, 3), "%", f"{pct:.1f}% ({area_text(m2)})")
+    verb = "cover" if _is(cls) == "are" else "covers"
+    why = why_not_counted(cls, f.grid.gsd_m)
+    return MeasuredAnswer(f"not counted at {pixel_text(f.grid.gsd_m)}", f"Not counted: {why}. "
+                          f"{mass(cls).capitalize()} {verb} {fig.text}{_where(q, f) or ' of the area'}, {HOW}.", [fig])
+
+
 def _count(q: Query, f: AreaFacts) -> MeasuredAnswer:
     cls = q.classes[0]
+    if not f.countable(cls):
+        return _not_counted(q, f)
     objs = [o for o in f.objects(cls) if f.in_region(o, q.region)]
     extra = ""
     if q.near:
@@ -128,7 +143,8 @@ def _presence(q: Query, f: AreaFacts) -> MeasuredAnswer:
     cls = q.classes[0]
     frac, n = f.fraction(cls, q.region), f.count(cls, q.region)
     pct = 100 * frac
-    fig = Figure(f"{cls} share", round(pct, 3), "%", f"{pct:.2f}%, {n} {noun(cls, n)}")
+    fig = Figure(f"{cls} share", round(pct, 3), "%", f"{pct:.2f}%, {n} {noun(cls, n)}" if f.countable(cls) else
+                 f"{pct:.2f}%")
     where = _where(q, f) or " in the area"
     if frac >= PRESENT_MIN_FRACTION or n > 0:
         verb = "cover" if _is(cls) == "are" else "covers"
@@ -142,6 +158,11 @@ def _presence(q: Query, f: AreaFacts) -> MeasuredAnswer:
 
 def _compare(q: Query, f: AreaFacts) -> MeasuredAnswer:
     a, b = q.classes
+    uncounted = [c for c in (a, b) if not f.countable(c)]
+    if q.by == "count" and uncounted:  # compared by area, saying why
+        ans = _compare(replace(q, by="area"), f)
+        ans.sentence = f"Compared by area: {why_not_counted(uncounted[0], f.grid.gsd_m)}. {ans.sentence}"
+        return ans
     if q.by == "count":
         va, vb = f.count(a, q.region), f.count(b, q.region)
         figs = [Figure(f"{c} objects", v, "objects", f"{v} {noun(c, v)}") for c, v in ((a, va), (b, vb))]
@@ -161,7 +182,9 @@ def _compare(q: Query, f: AreaFacts) -> MeasuredAnswer:
 
 def _rank(q: Query, f: AreaFacts) -> MeasuredAnswer:
     s = f.region_stats(q.region)
-    items = [(c.count if q.by == "count" else c.area_m2, c) for c in s.classes]
+    classes = [c for c in s.classes if q.by != "count" or f.countable(c.name)]
+    items = [(c.count if q.by == "count" else c.area_m2, c) for c in classes]
+    left_out = [c.name for c in s.classes if c not in classes]
     if not items:
         return MeasuredAnswer("none", f"No land-cover class was found{_where(q, f)} ({HOW}).")
     items.sort(key=lambda t: (-t[0], t[1].name) if q.order != "smallest" else (t[0], t[1].name))
@@ -175,6 +198,10 @@ def _rank(q: Query, f: AreaFacts) -> MeasuredAnswer:
         word = "fewest objects"
     has = "have" if _is(top.name) == "are" else "has"
     text = f"{mass(top.name).capitalize()} {has} the {word}{_where(q, f)} ({', '.join(x.text for x in figs)}), {HOW}."
+    if left_out:
+        names = " and ".join(mass(c) for c in left_out)
+        need = min(COUNT_GSD_M[c] for c in left_out)
+        text += f" Not counted at {pixel_text(f.grid.gsd_m)} pixels: {names} (single objects need about {need:g} m)."
     return MeasuredAnswer(mass(top.name), text, figs)
 
 
@@ -186,7 +213,8 @@ def _where_is(q: Query, f: AreaFacts) -> MeasuredAnswer:
             return MeasuredAnswer("none", f"There is no {noun(cls, 1)} in the land-cover map ({HOW}).")
         o = objs[0]
         fig = Figure(f"largest {cls}", round(o.area_m2, 1), "m2", f"{area_text(o.area_m2)}, in the {o.position}")
-        return MeasuredAnswer(o.position, f"The largest {noun(cls, 1)} ({area_text(o.area_m2)}) is in the "
+        what = noun(cls, 1) if f.countable(cls) else f"patch of {mass(cls)}"  # coarse pixels: patches, not objects
+        return MeasuredAnswer(o.position, f"The largest {what} ({area_text(o.area_m2)}) is in the "
                               f"{o.position} of the area, {HOW}.", [fig])
     stat = next((c for c in f.stats.classes if c.name == cls), None)
     if stat is None:

@@ -105,6 +105,12 @@ class AreaFacts:
     def count(self, cls: str, region: Optional[Region] = None) -> int:
         return sum(self.in_region(o, region) for o in self.objects(cls))
 
+    def countable(self, cls: str) -> bool:
+        """Whether single objects of ``cls`` can be counted at this pixel size (buildings: about 2 m or finer)."""
+        from core.landcover.resolution import countable
+
+        return countable(cls, self.grid.gsd_m)
+
     def distance_to(self, cls: str) -> np.ndarray:
         """Distance in metres from every pixel to the nearest pixel of ``cls`` (inf when absent)."""
         if cls not in self._edt:
