@@ -182,8 +182,9 @@ def _summary(prov: Any) -> str:
         lines.append(f"  retrieved ({r.score:.3f}, {r.level}): {r.text}")
     bp = prov.band_profile or {}
     if bp.get("rgb_bands"):
-        r, g, b = bp["rgb_bands"]
-        lines.append(f"  bands: red {r}, green {g}, blue {b} ({bp.get('name')}, from {bp.get('detected_from')})")
+        from core.imagery.detect import bands_text
+
+        lines.append(f"  bands: {bands_text(bp['rgb_bands'], bp.get('name'), bp.get('detected_from'))}")
     lines += [f"  note: {n}" for n in prov.notes]
     total = sum(prov.timings.values())
     lines.append(f"  {prov.tiles} tiles, {total:.1f} s, device {prov.device}, backend {prov.backend}, "

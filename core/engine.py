@@ -212,8 +212,9 @@ class Engine:
         report = progress or no_progress
         t0 = time.perf_counter()
         area = analysis.locate(raster, aoi, bands=imagery[0], sensor=imagery[1])
-        inputs = input_files(area.info.path)
-        for path, fmt in ([(out, "geotiff")] if out is not None else []) + [w for w in writes if w[0] is not None]:
+        outputs = ([(out, "geotiff")] if out is not None else []) + [w for w in writes if w[0] is not None]
+        inputs = input_files(area.info.path) if outputs else []  # opened only when there is a path to check
+        for path, fmt in outputs:
             check_output(path, fmt, inputs)
         check_cancelled(cancelled)
         report(0.02, "loading the model")
@@ -310,7 +311,7 @@ class Engine:
         seen: dict[str, Any] = {}
 
         def ask_model() -> Any:
-            image = self.image(area)
+            image = seen["image"] = self.image(area)
             seen["retrieved"] = self._retrieve(image)
             report(0.75, "answering")
             check_cancelled(cancelled)
@@ -320,7 +321,7 @@ class Engine:
         def rank_choices() -> int:
             from models.scoring import score_choices
 
-            image = self.image(area)
+            image = seen["image"]  # ranking follows the model's words, on the same image
             logp = score_choices(self.loaded.model, image, "vqa", question.strip(), describe_stats(stats),
                                  [r.text for r in seen.get("retrieved", [])], list(choices or []))
             return int(np.argmax(logp))

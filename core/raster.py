@@ -120,22 +120,11 @@ def open_raster(path: PathLike) -> RasterInfo:
 
 
 def _wavelengths(ds: DatasetReader) -> list[Optional[float]]:
-    """Band centre wavelengths in µm from band metadata (``WAVELENGTH``...) or an ENVI header ({a, b, ...})."""
-    from core.imagery.detect import wavelength_um
+    """Band centre wavelengths in µm from band metadata or an ENVI header (see
+    :func:`core.imagery.detect.wavelengths_from_metadata`)."""
+    from core.imagery.detect import wavelengths_from_metadata
 
-    out: list[Optional[float]] = []
-    for i in range(1, ds.count + 1):
-        tags = {k.lower(): v for k, v in ds.tags(i).items()}
-        key = next((k for k in tags if "wavelength" in k and "unit" not in k and "fwhm" not in k), None)
-        units = next((v for k, v in tags.items() if "wavelength" in k and "unit" in k), "")
-        out.append(wavelength_um(tags[key], units) if key else None)
-    if any(w is not None for w in out):
-        return out
-    envi = {k.lower(): v for k, v in ds.tags(ns="ENVI").items()}
-    values = [v for v in re.split(r"[{},\s]+", envi.get("wavelength", "")) if v]
-    if len(values) == ds.count:
-        return [wavelength_um(v, envi.get("wavelength_units", "")) for v in values]
-    return []
+    return wavelengths_from_metadata([ds.tags(i) for i in range(1, ds.count + 1)], ds.tags(ns="ENVI"))
 
 
 def _guarded(ds: DatasetReader, read: Any) -> Any:

@@ -98,9 +98,10 @@ def bands_line(profile: Optional[dict[str, Any]]) -> tuple[str, str]:
     rgb = list(profile.get("rgb_bands") or [])
     if len(rgb) != 3:
         return "", ""
-    r, g, b = rgb
-    return (f"bands: red {r}, green {g}, blue {b} ({profile.get('name', '?')}, from "
-            f"{profile.get('detected_from', '?')})", str(profile.get("note") or ""))
+    from core.imagery.detect import bands_text
+
+    return (f"bands: {bands_text(rgb, profile.get('name', '?'), profile.get('detected_from', '?'))}",
+            str(profile.get("note") or ""))
 
 
 class Conversation:

@@ -14,6 +14,7 @@ from qgis.core import QgsMapLayer, QgsRasterLayer
 
 from core.errors import InputError
 from core.imagery import BandChoice, choose_bands, parse_bands, sensor_named
+from core.imagery.detect import bands_text
 
 from .true_color import apply_true_color, layer_rgb_bands, raster_facts
 
@@ -108,8 +109,7 @@ def engine_choice(layer: QgsRasterLayer, choice: Optional[LayerBands] = None) ->
 
 def choice_text(choice: BandChoice) -> str:
     """``"red 3, green 2, blue 1 (landsat7, from band count)"``."""
-    r, g, b = choice.rgb
-    return f"red {r}, green {g}, blue {b} ({choice.profile}, from {choice.source})"
+    return bands_text(choice.rgb, choice.profile, choice.source)
 
 
 def engine_rgb(layer: Any) -> Optional[RGB]:

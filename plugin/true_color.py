@@ -9,7 +9,6 @@ every QGIS ships; tests/plugin/test_plugin_true_color.py checks that both pick t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -23,7 +22,7 @@ from qgis.core import (
 )
 
 from core.imagery import choose_bands
-from core.imagery.detect import wavelength_um
+from core.imagery.detect import wavelengths_from_metadata
 
 RGB = tuple[int, int, int]
 PERCENTILES = (2.0, 98.0)  # the engine's scene stretch (core.raster.BandProfile.percentiles)
@@ -31,21 +30,10 @@ STRETCH_SAMPLE = 1024 * 1024  # pixels read for the stretch: the engine reads an
 
 
 def _gdal_wavelengths(dataset: Any) -> list[Optional[float]]:
-    """Band centre wavelengths in µm, read as ``core.raster._wavelengths`` reads them: band metadata
-    (``WAVELENGTH``...), else an ENVI header's ``wavelength = {a, b, ...}``."""
-    out: list[Optional[float]] = []
-    for i in range(1, dataset.RasterCount + 1):
-        tags = {k.lower(): v for k, v in (dataset.GetRasterBand(i).GetMetadata() or {}).items()}
-        key = next((k for k in tags if "wavelength" in k and "unit" not in k and "fwhm" not in k), None)
-        units = next((v for k, v in tags.items() if "wavelength" in k and "unit" in k), "")
-        out.append(wavelength_um(tags[key], units) if key else None)
-    if any(w is not None for w in out):
-        return out
-    envi = {k.lower(): v for k, v in (dataset.GetMetadata("ENVI") or {}).items()}
-    values = [v for v in re.split(r"[{},\s]+", envi.get("wavelength", "")) if v]
-    if len(values) == dataset.RasterCount:
-        return [wavelength_um(v, envi.get("wavelength_units", "")) for v in values]
-    return []
+    """Band centre wavelengths in µm, read by the engine's rule (``core.imagery.detect.wavelengths_from_metadata``)
+    from GDAL's band metadata and ENVI header."""
+    band_tags = [dataset.GetRasterBand(i).GetMetadata() or {} for i in range(1, dataset.RasterCount + 1)]
+    return wavelengths_from_metadata(band_tags, dataset.GetMetadata("ENVI") or {})
 
 
 def band_descriptions(layer: QgsRasterLayer) -> list[str]:

@@ -80,3 +80,14 @@ def test_a_raster_s_wavelength_tags_and_file_name_are_read(tmp_path: Path) -> No
     assert (profile.rgb_bands, profile.detected_from, profile.note) == ((4, 3, 2), "wavelengths", "")
     etm = make_raster(tmp_path / "LE07_L2SP_232067_20010801_stack.tif", 16, 16, 6, "uint16")
     assert detect_profile(open_raster(etm)).rgb_bands == (3, 2, 1)
+
+
+def test_wavelengths_from_band_tags_or_an_envi_header() -> None:
+    from core.imagery.detect import wavelengths_from_metadata
+
+    tagged = [{"WAVELENGTH": "490", "wavelength_units": "nm"}, {}, {"Wavelength": "0.665"}]
+    assert wavelengths_from_metadata(tagged, {"wavelength": "{1, 2, 3}"}) == pytest.approx([0.49, None, 0.665])
+    envi = {"wavelength": "{ 482.0, 561.0, 655.0 }", "wavelength_units": "Nanometers"}
+    assert wavelengths_from_metadata([{}, {}, {}], envi) == pytest.approx([0.482, 0.561, 0.655])
+    assert wavelengths_from_metadata([{}, {}], envi) == []  # a header for another band count says nothing
+    assert wavelengths_from_metadata([{}, {}, {}], {}) == []

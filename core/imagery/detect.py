@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -153,6 +153,32 @@ def _from_wavelengths(wavelengths: Sequence[Optional[float]]) -> Optional[RGB]:
 def _from_file_name(filename: str) -> Optional[str]:
     name = os.path.basename(filename or "").upper()
     return next((sensor for pattern, sensor in PRODUCTS if pattern.search(name)), None)
+
+
+def bands_text(rgb: Sequence[int], profile: str, source: str) -> str:
+    """``"red 3, green 2, blue 1 (landsat7, from sensor)"``: the bands used and why, as results show them."""
+    r, g, b = rgb
+    return f"red {r}, green {g}, blue {b} ({profile}, from {source})"
+
+
+def wavelengths_from_metadata(band_tags: Sequence[Mapping[str, str]],
+                              envi: Mapping[str, str]) -> list[Optional[float]]:
+    """Band centre wavelengths in µm from each band's metadata (``WAVELENGTH``, ``wavelength_units``...), else
+    from an ENVI header's ``wavelength = {a, b, ...}``; [] when neither says. The metadata as GDAL (or
+    rasterio) reports it, one dict per band."""
+    out: list[Optional[float]] = []
+    for raw in band_tags:
+        tags = {k.lower(): v for k, v in raw.items()}
+        key = next((k for k in tags if "wavelength" in k and "unit" not in k and "fwhm" not in k), None)
+        units = next((v for k, v in tags.items() if "wavelength" in k and "unit" in k), "")
+        out.append(wavelength_um(tags[key], units) if key else None)
+    if any(w is not None for w in out):
+        return out
+    header = {k.lower(): v for k, v in envi.items()}
+    values = [v for v in re.split(r"[{},\s]+", header.get("wavelength", "")) if v]
+    if values and len(values) == len(band_tags):
+        return [wavelength_um(v, header.get("wavelength_units", "")) for v in values]
+    return []
 
 
 def wavelength_um(value: object, units: str = "") -> Optional[float]:
