@@ -35,13 +35,15 @@ class Area:
         st = os.stat(self.info.path)
         poly = None if self.mask is None else hash(self.mask.tobytes())
         return (self.info.path, st.st_mtime_ns, st.st_size, tuple(self.window.to_list()), poly,
-                tuple(self.profile.rgb_bands))
+                tuple(self.profile.rgb_bands), self.profile.spectral)
 
 
-def locate(raster: str, aoi: AOILike, bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None) -> Area:
+def locate(raster: str, aoi: AOILike, bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None,
+           spectral: bool = False) -> Area:
     """Open the raster, choose its bands and place the AOI on it (whole scene when ``aoi`` is None or empty).
 
     ``bands`` (1-based red, green, blue) and ``sensor`` are the user's choice; see :func:`core.imagery.choose_bands`.
+    ``spectral``: also find its NIR/SWIR bands for the multispectral path (see :mod:`core.imagery.spectral`).
 
     Raises:
         InputError: missing/corrupt raster, bands it does not have, an unknown sensor, AOI outside the scene.
@@ -54,7 +56,7 @@ def locate(raster: str, aoi: AOILike, bands: Optional[Sequence[int]] = None, sen
     else:
         placed = resolve_aoi(info, aoi)
         window, bounds, mask = placed.window, placed.bounds, placed.mask
-    profile = compute_stretch(info.path, detect_profile(info, sensor, tuple(bands) if bands else None))
+    profile = compute_stretch(info.path, detect_profile(info, sensor, tuple(bands) if bands else None, spectral))
     return Area(info, window, bounds, mask, profile)
 
 

@@ -17,6 +17,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from core.errors import InputError
+from core.imagery.spectral import SpectralBands
 from core.tiling import PixelWindow
 
 PathLike = Union[str, os.PathLike[str]]
@@ -59,6 +60,7 @@ class BandProfile:
     high: Optional[tuple[float, float, float]] = None
     nodata: Optional[float] = None
     note: str = ""  # the guess made when the file does not say, and how to override it
+    spectral: Optional[SpectralBands] = None  # the multispectral bands read beside RGB (see read_window)
 
     @property
     def ready(self) -> bool:
@@ -67,7 +69,10 @@ class BandProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, as recorded in ``Provenance.band_profile``."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if self.spectral is not None:
+            out["spectral"] = {**out["spectral"], "bands": list(self.spectral.bands), "text": self.spectral.text()}
+        return out
 
 
 @contextmanager
@@ -136,7 +141,8 @@ def _guarded(ds: DatasetReader, read: Any) -> Any:
 
 
 def detect_profile(
-    info: RasterInfo, name: Optional[str] = None, rgb_bands: Optional[tuple[int, int, int]] = None
+    info: RasterInfo, name: Optional[str] = None, rgb_bands: Optional[tuple[int, int, int]] = None,
+    spectral: bool = False,
 ) -> BandProfile:
     """Pick the RGB bands of a raster (see :func:`core.imagery.choose_bands`); the stretch is set later by
     :func:`compute_stretch`.
@@ -152,7 +158,14 @@ def detect_profile(
 
     choice = choose_bands(info.count, info.descriptions, info.wavelengths, info.path, rgb_bands, name)
     scale = "uint8" if info.dtype == "uint8" else "percentile"
-    return BandProfile(choice.profile, choice.rgb, scale, choice.source, nodata=info.nodata, note=choice.note)
+    extra = None
+    if spectral:
+        from core.imagery.spectral import spectral_bands
+
+        extra = spectral_bands(info.count, choice.rgb, choice.profile, choice.source, info.descriptions,
+                               info.wavelengths, info.dtype, info.path)
+    return BandProfile(choice.profile, choice.rgb, scale, choice.source, nodata=info.nodata, note=choice.note,
+                       spectral=extra)
 
 
 def _read_bands(
@@ -219,7 +232,7 @@ def compute_stretch(src: Source, profile: BandProfile, max_size: int = 1024) -> 
 
 
 def read_window(src: Source, window: PixelWindow, profile: BandProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Read one window as an RGB composite.
+    """Read one window as an RGB composite, and its reflectance bands when the profile has them.
 
     Args:
         src: a path or an open rasterio dataset (keep one open for many tiles).
@@ -227,11 +240,37 @@ def read_window(src: Source, window: PixelWindow, profile: BandProfile) -> tuple
         profile: a band profile whose stretch is computed (see :func:`compute_stretch`).
 
     Returns:
-        ``(rgb, valid)``: float32 ``[3, H, W]`` in 0..1 (invalid pixels are 0) and bool ``[H, W]``.
+        ``(image, valid)``: float32 ``[3, H, W]`` RGB in 0..1 (invalid pixels are 0) and bool ``[H, W]``; with
+        ``profile.spectral``, ``[3 + SPECTRAL_CHANNELS, H, W]``: RGB, then :func:`read_reflectance`.
     """
     with open_dataset(src) as ds:
         data, valid = _read_bands(ds, profile, window, None)
-    return _stretch(data, valid, profile), valid
+        rgb = _stretch(data, valid, profile)
+        if profile.spectral is None:
+            return rgb, valid
+        extra = read_reflectance(ds, profile.spectral, window, valid)
+    return np.concatenate([rgb, extra]), valid
+
+
+SPECTRAL_CHANNELS = 8  # six reflectance bands (core.imagery.spectral.SPECTRAL), then has-NIR and has-SWIR planes
+
+
+def read_reflectance(src: Source, spectral: SpectralBands, window: Optional[PixelWindow],
+                     valid: np.ndarray) -> np.ndarray:
+    """float32 ``[8, H, W]``: blue, green, red, NIR, SWIR 1.6, SWIR 2.2 reflectance (clipped to 0..1.5, 0 where
+    absent or invalid), then a plane of 1s when NIR is present and one when SWIR is (else 0s)."""
+    h, w = valid.shape
+    out = np.zeros((SPECTRAL_CHANNELS, h, w), np.float32)
+    used = [(i, b) for i, b in enumerate(spectral.bands) if b > 0]
+    win = None if window is None else Window(window.col_off, window.row_off, window.width, window.height)
+    with open_dataset(src) as ds:
+        data = _guarded(ds, lambda: ds.read([b for _, b in used], window=win, out_dtype="float32"))
+    r = spectral.radiometry
+    for k, (i, _) in enumerate(used):
+        out[i] = np.clip((data[k] * np.float32(r.gain) + np.float32(r.offset)) / np.float32(r.sun), 0.0, 1.5)
+    out[:6, ~valid] = 0.0
+    out[6:8] = np.asarray(spectral.present, np.float32)[:, None, None]
+    return out
 
 
 def read_overview(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,24 @@ def test_demo_scene_is_rgbn_natural_colour() -> None:
     assert (profile.name, profile.rgb_bands, profile.detected_from) == ("described", (3, 2, 1), "descriptions")
     rgb, valid = read_overview(DEMO, profile, max_size=128)
     assert valid.all() and 0.1 < float(rgb.mean()) < 0.6 and rgb.min() == 0.0 and rgb.max() == 1.0
+
+
+def test_a_spectral_profile_reads_reflectance_planes_beside_rgb(tmp_path) -> None:
+    from core.raster import SPECTRAL_CHANNELS
+
+    path = make_raster(tmp_path / "ms.tif", width=40, height=30, count=4, dtype="uint16", nodata=0,
+                       nodata_box=(0, 0, 5, 5), descriptions=["B2 blue", "B3 green", "B4 red", "B8 NIR"], seed=2)
+    info = open_raster(path)
+    assert compute_stretch(path, detect_profile(info)).spectral is None  # off unless asked for
+    profile = compute_stretch(path, detect_profile(info, spectral=True))
+    window = PixelWindow(0, 0, 40, 30)
+    image, valid = read_window(path, window, profile)
+    rgb, _ = read_window(path, window, replace(profile, spectral=None))
+    assert image.shape == (3 + SPECTRAL_CHANNELS, 30, 40) and np.array_equal(image[:3], rgb)
+    with rasterio.open(path) as src:
+        dn = src.read().astype(np.float32)
+    assert np.allclose(image[3 + 3][valid], dn[3][valid] / 10000.0)  # NIR = DN / 10000
+    assert np.allclose(image[3 + 2][valid], dn[2][valid] / 10000.0)  # red
+    assert not image[3:9, ~valid].any() and not valid[:5, :5].any()  # nodata reads as 0
+    assert np.all(image[3 + 6] == 1.0) and np.all(image[3 + 7] == 0.0)  # has NIR, no SWIR
+    assert not image[3 + 4 : 3 + 6].any()  # the absent SWIR bands are 0

@@ -1,4 +1,4 @@
-"""CLI: ``python -m core.data build|convert|info`` (see core/data/__init__.py)."""
+"""CLI: ``python -m core.data build|spectral|convert|info`` (see core/data/__init__.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     c.add_argument("--src", required=True, help="dataset root (captions: the JSON file)")
     c.add_argument("--images", help="captions only: the image folder (default: next to the JSON)")
     c.add_argument("--out", required=True)
+    sp = sub.add_parser("spectral", help="add the real chips' six reflectance bands (spectral/) to a built benchmark")
+    sp.add_argument("--out", required=True, help="a benchmark built by 'build' (same --size)")
+    sp.add_argument("--size", type=int, default=256, help="image size in pixels, as built")
+    pr = sub.add_parser("pairs", help="procedural before/after pairs with known edits and their from-to truth")
+    pr.add_argument("--out", required=True, help="output directory (one pair_NNNN/ folder per pair)")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--count", type=int, default=3, help="pairs")
+    pr.add_argument("--size", type=int, default=512, help="image size in pixels")
     i = sub.add_parser("info", help="print a manifest's meta counts")
     i.add_argument("dir")
     args = parser.parse_args(argv)
@@ -50,6 +58,18 @@ def _run(args: argparse.Namespace) -> int:
                      real_chips=args.real_chips, progress=progress)
         print(json.dumps({"out": args.out, "seconds": round(time.perf_counter() - start, 1),
                           "scenes": meta["scenes"], "counts": meta["counts"]}, indent=1))
+        return 0
+    if args.command == "pairs":
+        from core.data.pairs import build_pairs
+
+        metas = build_pairs(args.out, seed=args.seed, count=args.count, size=args.size)
+        print(json.dumps([{"name": m["name"], "gsd_m": m["gsd_m"], "edits": m["edits"]} for m in metas], indent=1))
+        return 0
+    if args.command == "spectral":
+        from core.data.build import add_spectral
+
+        written = add_spectral(args.out, size=args.size)
+        print(json.dumps({"out": args.out, "spectral_chips": written}, indent=1))
         return 0
     if args.command == "convert":
         from core.data import readers

@@ -107,11 +107,40 @@ def _real(out: Path, seed: int, index: int, chip: Any) -> SceneOutput:
     image, mask = f"images/{chip.name}.tif", f"masks/{chip.name}.tif"
     write_geotiff(out / image, chip.image, chip.crs, chip.transform)
     write_geotiff(out / mask, chip.mask, chip.crs, chip.transform, nodata=IGNORE_INDEX)
+    if chip.bands is not None:
+        from core.data.sentinel import write_spectral
+
+        write_spectral(out / "spectral" / f"{chip.name}.tif", chip)
     derived = [c for c in EARTHVQA_CLASSES if c not in ("road", "playground")]  # not resolvable at 10-30 m
     m = measure(chip.name, chip.mask, chip.transform, chip.crs, observable=derived)
     result = scene_records(m, np.random.default_rng([seed, 3, index]), image, mask, None, None, "real")
     result.group = chip.group or chip.name
     return result
+
+
+def all_real_chips(size: int) -> list[Any]:
+    """Every real chip the offline packages give: Sentinel-2 at 10 m and 20 m, Landsat-8 at 30 m, grouped."""
+    from core.data import sentinel
+
+    chips = (sentinel.scene_chips("sentinel2", size) + sentinel.scene_chips("sentinel2", size, scale=2)
+             + sentinel.scene_chips("landsat8", size))
+    sentinel.assign_groups(chips)
+    return chips
+
+
+def add_spectral(out: str | Path, size: int = 256) -> int:
+    """Write ``spectral/<chip>.tif`` for each real chip of a benchmark built before the bands were kept."""
+    from core.data.sentinel import write_spectral
+
+    out = Path(out)
+    if not (out / "meta.json").is_file():
+        raise FileNotFoundError(f"{out} is not a benchmark (no meta.json)")
+    written = 0
+    for chip in all_real_chips(size):
+        if (out / "images" / f"{chip.name}.tif").is_file():
+            write_spectral(out / "spectral" / f"{chip.name}.tif", chip)
+            written += 1
+    return written
 
 
 def build(
@@ -139,12 +168,8 @@ def build(
     results: list[SceneOutput] = []
     chips: list[Any] = []
     if real:
-        from core.data import sentinel
-
         report(0.0, "real imagery: labels and cloud masks")
-        chips = (sentinel.scene_chips("sentinel2", size) + sentinel.scene_chips("sentinel2", size, scale=2)
-                 + sentinel.scene_chips("landsat8", size))
-        sentinel.assign_groups(chips)
+        chips = all_real_chips(size)
         if real_chips and len(chips) > real_chips:
             keep = sorted(np.random.default_rng([seed, 5]).choice(len(chips), real_chips, replace=False))
             chips = [chips[int(k)] for k in keep]

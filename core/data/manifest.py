@@ -6,6 +6,7 @@ Layout of a manifest directory (all paths inside records are relative to it)::
     images/<name>.tif|png  RGB image (GeoTIFF keeps CRS + transform; PNG/JPEG for imported sets)
     masks/<name>.tif|png   uint8 class indices into ``meta.classes``; 255 = ignore (cloud, shadow, nodata)
     instances/<name>.tif   uint16 instance ids (0 = none), when the source has exact instances
+    spectral/<name>.tif    real chips only: uint16 reflectance x 10000 of blue, green, red, nir, swir16, swir22
     semantic_db.jsonl      {"text", "level", "image", "scene"}: descriptions for retrieval (train scenes)
     <split>/vqa.jsonl      {"id", "image", "scene", "question", "type", "choices", "answer", "answer_value",
                             "source_type"}; ``type`` is one of QUESTION_TYPES, ``choices`` is null for an

