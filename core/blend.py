@@ -116,6 +116,7 @@ class BlendWriter:
         if len(self._pending) != self.nbx * self.nby:
             raise ValueError("the tiles do not cover the output")
         self._slots: dict[tuple[int, int], int] = {}
+        self._weights: dict[tuple[int, ...], np.ndarray] = {}  # tile_weight by shape and inner edges
         self._free: list[int] = []
         self._n_slots = 0
         self._slot_bytes = (self.k + 1) * block * block * 4
@@ -190,8 +191,8 @@ class BlendWriter:
         self._tiles[window] -= 1
         weight = None
         if scores is not None:
-            weight = tile_weight(window, self.width, self.height, self.overlap, self.margin)
-            if valid is not None:
+            weight = self._tile_weight(window)
+            if valid is not None and not valid.all():  # an all-valid tile keeps the shared weight (* 1 is exact)
                 weight = weight * valid
         for key in self._blocks_of(window):
             bw = self._block_window(key)
@@ -210,6 +211,17 @@ class BlendWriter:
                 self._finalise(key, bw, self._load(key, bw) if acc is None else acc)
             elif acc is not None:
                 self._store(key, acc)
+
+    def _tile_weight(self, window: PixelWindow) -> np.ndarray:
+        """:func:`tile_weight` of ``window``, made once per shape and set of inner edges (read-only)."""
+        key = (window.width, window.height, window.col_off > 0, window.row_off > 0,
+               window.col_end < self.width, window.row_end < self.height)  # fmt: skip
+        weight = self._weights.get(key)
+        if weight is None:
+            weight = tile_weight(window, self.width, self.height, self.overlap, self.margin)
+            weight.setflags(write=False)
+            self._weights[key] = weight
+        return weight
 
     def _finalise(self, key: tuple[int, int], bw: PixelWindow, acc: np.ndarray) -> None:
         cls = np.argmax(acc[: self.k], axis=0).astype(np.uint8)  # [h, w]

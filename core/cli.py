@@ -97,10 +97,13 @@ def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
                        "file says (descriptions, wavelengths, product name), else a guess by band count")
         p.add_argument("--sensor", help="how the bands are stacked: sentinel2, landsat5, landsat7, landsat8 (or 9), "
                        "naip, worldview, planetscope, rgb, bgr, grey")
+        p.add_argument("--rgb-only", action="store_true", help="segment from red, green, blue only, even when the "
+                       "raster has NIR/SWIR bands (default: use them when the model has a spectral refiner)")
     d = EngineConfig()  # the one place the defaults live
     p.add_argument("--model", help=f"'default' (shipped), 'tiny' (random) or a checkpoint dir (default {d.model})")
     p.add_argument("--device", choices=DEVICES, help=f"default {d.device}")
-    p.add_argument("--backend", choices=BACKENDS, help=f"segmentation encoder backend (default {d.backend})")
+    p.add_argument("--backend", choices=BACKENDS, help="segmentation backend; auto: onnx on CPU, torch on CUDA "
+                   f"(default {d.backend})")
     p.add_argument("--tile", type=int, help=f"tile size in pixels (default {d.tile})")
     p.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {d.overlap})")
     p.add_argument("--batch-size", type=int, help=f"tiles per forward pass (default {d.batch_size})")
@@ -137,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p)
     p.add_argument("--labels", help="candidate scene labels separated by '|' (default: the model's)")
 
+    p = sub.add_parser("change", help="land-cover change between two dates: from-to areas, change mask, polygons")
+    _engine_args(p, raster=False)
+    _change_args(p)
+
     p = sub.add_parser("index", help="build a semantic database (faiss) from a JSONL of {text, level}")
     _engine_args(p, raster=False)
     p.add_argument("texts", help="JSONL file, one {\"text\": ..., \"level\": ...} per line")
@@ -147,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p, raster=False)
     p.add_argument("--out", required=True, help="output directory")
 
-    p = sub.add_parser("bench", help="benchmarks that print figures: tiling | encoder", add_help=False)
-    p.add_argument("which", choices=("tiling", "encoder"))
+    p = sub.add_parser("bench", help="benchmarks that print figures: tiling | encoder | answer", add_help=False)
+    p.add_argument("which", choices=("tiling", "encoder", "answer"))
     p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
@@ -156,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> EngineConfig:
     """The engine config from what the user set (the rest keeps EngineConfig's defaults), validated now."""
     return EngineConfig.from_user(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
-                                  overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db)
+                                  overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db,
+                                  spectral=False if getattr(args, "rgb_only", False) else None)
 
 
 def _split(text: Optional[str]) -> Optional[list[str]]:
@@ -278,6 +286,36 @@ def _run_engine(engine: Any, args: argparse.Namespace, kw: dict[str, Any]) -> No
     elif args.command == "classify":
         r = engine.classify(args.raster, labels=_split(args.labels), **kw)
         _print_result(args, r, f"{r.label}\n{_summary(r.provenance)}")
+    elif args.command == "change":
+        _run_change(engine, args, kw)
+
+
+def _change_args(p: argparse.ArgumentParser) -> None:
+    """``python -m core change BEFORE AFTER``: the two dates, the AOI, the outputs and a change question."""
+    p.add_argument("before", help="the first date: any GDAL-readable raster; the comparison is on its grid")
+    p.add_argument("after", help="the second date: any CRS, resolution, extent or sensor (read onto the first's grid)")
+    p.add_argument("--aoi", help="area of interest (as for the other commands); default: where the two overlap")
+    p.add_argument("--bands", help="the first date's bands shown as red,green,blue, 1-based")
+    p.add_argument("--sensor", help="the first date's sensor (see 'segment --help')")
+    p.add_argument("--after-bands", help="the second date's bands shown as red,green,blue, 1-based")
+    p.add_argument("--after-sensor", help="the second date's sensor")
+    p.add_argument("--out", help="change mask GeoTIFF (default: <before name>_change.tif in this folder)")
+    p.add_argument("--polygons", help="change polygons GeoPackage (default: none)")
+    p.add_argument("--question", help="a change question answered from the measurement, e.g. 'how much forest "
+                   "was lost?'")
+
+
+def _run_change(engine: Any, args: argparse.Namespace, kw: dict[str, Any]) -> None:
+    from core.change.text import change_text
+    from core.imagery import parse_bands
+
+    after_bands = parse_bands(args.after_bands) if args.after_bands is not None else None
+    r = engine.change(args.before, args.after, out=args.out, polygons=args.polygons, question=args.question,
+                      after_bands=after_bands, after_sensor=args.after_sensor, **kw)
+    if args.json:
+        print(json.dumps(r.to_dict(), indent=2, default=str))
+    else:
+        print(change_text(r) + "\n" + _summary(r.provenance))
 
 
 def _join_aoi(argv: list[str]) -> list[str]:
@@ -300,6 +338,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "bench":
         if args.which == "tiling":
             from core.bench_tiling import main as bench_main
+        elif args.which == "answer":
+            from core.bench_answer import main as bench_main
         else:
             from core.bench_encoder import main as bench_main
         return int(bench_main(args.rest) or 0)

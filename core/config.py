@@ -13,7 +13,7 @@ from typing import Any, Optional
 from core.errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx")  # auto: onnx on CPU, torch on CUDA
 TILE_MIN, TILE_MAX = 32, 8192  # tile size in pixels
 BATCH_MAX = 256  # tiles per forward pass
 TOKENS_MAX = 1024  # longest generated answer
@@ -23,7 +23,7 @@ TOKENS_MAX = 1024  # longest generated answer
 class EngineConfig:
     model: str = "default"  # "default" (resources/model), "tiny" (random, for tests) or a checkpoint dir
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    backend: str = "torch"  # torch | onnx (segmentation encoder)
+    backend: str = "auto"  # auto | torch | onnx (segmentation encoder); auto: onnx on CPU, torch on CUDA
     tile: int = 512  # tile size in pixels
     overlap: int = 64  # overlap between tiles in pixels
     batch_size: int = 4  # tiles per forward pass
@@ -31,6 +31,7 @@ class EngineConfig:
     min_object_m2: float = 0.0  # connected components smaller than this are not counted
     max_new_tokens: int = 96
     seed: int = 0
+    spectral: bool = True  # segment with NIR/SWIR when the raster has them and the model has a spectral refiner
 
     def __post_init__(self) -> None:
         for problem in _problems(self):
@@ -59,7 +60,7 @@ def _problems(c: EngineConfig) -> list[str]:
                                         and c.device[5:].isdigit()):
         out.append(f"Unknown device '{c.device}'; choose {', '.join(DEVICES)} (or cuda:N).")
     if c.backend not in BACKENDS:
-        out.append(f"Unknown backend '{c.backend}'; choose {' or '.join(BACKENDS)}.")
+        out.append(f"Unknown backend '{c.backend}'; choose {', '.join(BACKENDS)}.")
     if not _is_int(c.tile) or not TILE_MIN <= c.tile <= TILE_MAX:
         out.append(f"The tile size must be a whole number of pixels from {TILE_MIN} to {TILE_MAX} (got {c.tile}).")
     elif not _is_int(c.overlap) or not 0 <= c.overlap <= c.tile // 2:
@@ -74,6 +75,8 @@ def _problems(c: EngineConfig) -> list[str]:
         out.append(f"The smallest object must be 0 m² or more (got {c.min_object_m2}).")
     if not _is_int(c.max_new_tokens) or not 1 <= c.max_new_tokens <= TOKENS_MAX:
         out.append(f"The answer length must be from 1 to {TOKENS_MAX} tokens (got {c.max_new_tokens}).")
+    if not isinstance(c.spectral, bool):
+        out.append(f"The spectral setting must be true or false (got {c.spectral!r}).")
     if not _is_int(c.seed):
         out.append(f"The seed must be a whole number (got {c.seed}).")
     return out

@@ -53,6 +53,8 @@ class Engine:
         self._device: Optional[str] = None
         self._predict: Any = None
         self._providers: list[str] = []
+        self._refiner: Any = None  # the model's spectral refiner, loaded on first multispectral use
+        self._backend: Optional[str] = None  # the backend really used ("auto" resolved), set with the predictor
         self._db: Any = None
         self._db_checked = False
         self._workdir: Optional[Path] = None
@@ -101,13 +103,24 @@ class Engine:
         if self._predict is None:
             from core import models_io
 
-            if self.config.backend == "torch":
+            backend = self.config.backend
+            if backend == "auto":  # onnxruntime is the faster CPU path; torch is the CUDA one
+                backend = "torch" if self.device.startswith("cuda") else "onnx"
+            if backend == "onnx":
+                try:
+                    path, note = models_io.onnx_segmenter(self.loaded, self.config.tile)
+                    self._predict, self._providers = models_io.onnx_predictor(path, self.device)
+                except (ImportError, ValueError) as exc:  # no onnx/onnxruntime, or a model ONNX cannot hold
+                    if self.config.backend != "auto":
+                        raise
+                    self.loaded.notes.append(f"the onnx backend is not available ({exc}); torch was used")
+                    backend = "torch"
+                else:
+                    if note:
+                        self.loaded.notes.append(note)
+            if backend == "torch":
                 self._predict, self._providers = models_io.torch_predictor(self.loaded.model, self.device), []
-            else:
-                path, note = models_io.onnx_segmenter(self.loaded, self.config.tile)
-                if note:
-                    self.loaded.notes.append(note)
-                self._predict, self._providers = models_io.onnx_predictor(path, self.device)
+            self._backend = backend
         return self._predict
 
     def semantic_db(self) -> Any:
@@ -153,10 +166,13 @@ class Engine:
 
     # ----- shared steps --------------------------------------------------------------------------
     def _provenance(self, area: Area, stats: Optional[SceneStats], tiles: int, timings: dict[str, float]) -> Provenance:
-        backend = self.config.backend + (f" ({', '.join(self._providers)})" if self._providers else "")
+        details = list(self._providers) + (["picked by auto"] if self.config.backend == "auto" else [])
+        backend = (self._backend or self.config.backend) + (f" ({'; '.join(details)})" if details else "")
         notes = list(self.loaded.notes) + (list(stats.notes) if stats else [])
         if area.profile.note:
             notes.append(area.profile.note)
+        if area.profile.spectral is not None:
+            notes.append(f"multispectral: {area.profile.spectral.text()}; segmentation refined with these bands")
         if stats is not None:
             from core.landcover.resolution import training_note
 
@@ -183,8 +199,11 @@ class Engine:
             return kept
         self._made += 1
         target = Path(out) if out else self.workdir / f"landcover_{self._made}.tif"
+        predict = self._predictor()
+        if area.profile.spectral is not None:
+            predict = self._spectral(predict)
         result = segment_raster(
-            area.info.path, self._predictor(), self.classes, target, tile=self.config.tile,
+            area.info.path, predict, self.classes, target, tile=self.config.tile,
             overlap=self.config.overlap, batch_size=self.config.batch_size, window=area.window,
             profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self.workdir), mask=area.mask,
         )  # fmt: skip
@@ -197,6 +216,24 @@ class Engine:
         if out is None:
             self._keep(key, value)
         return value
+
+    def locate(self, raster: str, aoi: AOILike = None, imagery: Imagery = (None, None)) -> Area:
+        """The analysed area of a request (see :func:`core.analysis.locate`), with the NIR/SWIR bands found when
+        the model has a spectral refiner and the config allows it."""
+        from core.models_io import refiner_dir
+
+        spectral = self.config.spectral and refiner_dir(self.config.model) is not None
+        return analysis.locate(raster, aoi, bands=imagery[0], sensor=imagery[1], spectral=spectral)
+
+    def _spectral(self, predict: Any) -> Any:
+        """``predict`` followed by the model's spectral refiner (loaded once)."""
+        from core import models_io
+
+        if self._refiner is None:
+            folder = models_io.refiner_dir(self.config.model)
+            assert folder is not None, "a spectral profile needs a refiner"
+            self._refiner = models_io.load_refiner(folder, self.classes, self.device)
+        return models_io.spectral_predictor(predict, self._refiner)
 
     def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn], cancelled: Optional[CancelledFn],
                  out: Optional[str] = None, upto: float = 0.7, writes: Sequence[tuple[Optional[str], str]] = (),
@@ -211,7 +248,7 @@ class Engine:
 
         report = progress or no_progress
         t0 = time.perf_counter()
-        area = analysis.locate(raster, aoi, bands=imagery[0], sensor=imagery[1])
+        area = self.locate(raster, aoi, imagery)
         outputs = ([(out, "geotiff")] if out is not None else []) + [w for w in writes if w[0] is not None]
         inputs = input_files(area.info.path) if outputs else []  # opened only when there is a path to check
         for path, fmt in outputs:
@@ -430,6 +467,25 @@ class Engine:
         prov = self._provenance(area, stats, tiles + windows, timings)
         report(1.0, "done")
         return GroundResult(prompt.strip(), boxes, layer, warnings, prov, source="model")
+
+    def change(self, before: str, after: str, aoi: AOILike = None, out: Optional[str] = None,
+               polygons: Optional[str] = None, question: Optional[str] = None,
+               progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
+               bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None,
+               after_bands: Optional[Sequence[int]] = None, after_sensor: Optional[str] = None) -> Any:
+        """Land-cover change from ``before`` to ``after`` over their overlap, on the first raster's grid.
+
+        The second raster is read onto the first's grid (a warped VRT, read window by window); both are segmented
+        with this engine's model. Returns a :class:`core.change.result.ChangeResult`: the from-to matrix (m², ha,
+        share), the change mask GeoTIFF ``out`` (default ``<before name>_change.tif``), change polygons
+        (``polygons``, a GeoPackage), objects that appeared or disappeared, the noise floor (the segmentation's
+        disagreement with itself on the first image, shifted half a pixel) and, with ``question``, its measured
+        answer. ``after_bands`` / ``after_sensor`` say how the second raster's bands are read.
+        """
+        from core.change.run import run_change
+
+        return run_change(self, before, after, aoi, out, polygons, question, progress, cancelled, bands, sensor,
+                          after_bands, after_sensor)
 
 
 def _copy_mask(path: str, out: str, cancelled: Optional[CancelledFn]) -> str:

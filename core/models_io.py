@@ -161,39 +161,40 @@ def torch_predictor(model: Any, device: str) -> PredictFn:
 
 
 def onnx_predictor(path: Path, device: str) -> tuple[PredictFn, list[str]]:
-    """The same predictor over an exported ONNX segmenter; returns it and the providers it took."""
+    """The same predictor over an exported ONNX segmenter; returns it and the providers it took.
+
+    The export gives probabilities itself (softmax in the graph; an old logits export gets its softmax in
+    :class:`core.onnx_backend.OnnxSegmenter`), so the session is the predictor.
+    """
     from core.onnx_backend import OnnxSegmenter
 
     session = OnnxSegmenter(path, device=device)
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        logits = session(batch).astype(np.float32)  # [B, K, h, w]
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
-
-    return predict, session.providers
+    return session, session.providers
 
 
 def onnx_segmenter(loaded: LoadedModel, tile: int) -> tuple[Path, str]:
     """The ONNX export of the loaded model's segmenter, made once and kept by the weights' sha256.
 
-    An ``onnx/segmenter.onnx`` beside the checkpoint is used when it was exported from these very weights;
-    otherwise the export is cached under ``$EARTHASK_CACHE/onnx/<sha256>/`` (written atomically), so two
-    checkpoints with one folder name, or a retrained one, never share a stale export. Returns the path and a
-    note when a stale export beside the checkpoint was passed over ("" otherwise).
+    An ``onnx/segmenter.onnx`` beside the checkpoint is used when it was exported from these very weights (and,
+    if it is a fixed-size export, for this tile size); otherwise the export is cached under
+    ``$EARTHASK_CACHE/onnx/<sha256>-v<format>/`` (written atomically), so two checkpoints with one folder name,
+    a retrained one, or an export of an older format (logits out) never share a stale export. Returns the path
+    and a note when a stale export beside the checkpoint was passed over ("" otherwise).
     """
     from models.digest import cache_root, module_sha256
-    from models.onnx_export import export_segmenter, read_onnx_metadata
+    from models.onnx_export import SEGMENTER_FORMAT, export_segmenter, read_onnx_metadata
 
     digest = module_sha256(loaded.model.segmenter)
     note = ""
     if loaded.directory is not None and (loaded.directory / "onnx" / "segmenter.onnx").is_file():
         beside = loaded.directory / "onnx" / "segmenter.onnx"
-        if read_onnx_metadata(beside).get("weights_sha256") == digest:
-            return beside, note
-        note = f"{beside} was not exported from these weights: a fresh export is used instead"
-    path = cache_root() / "onnx" / digest[:32] / "segmenter.onnx"
+        meta = read_onnx_metadata(beside)
+        if meta.get("weights_sha256") == digest:
+            if meta.get("fixed_size") in (None, tile):
+                return beside, note
+        else:
+            note = f"{beside} was not exported from these weights: a fresh export is used instead"
+    path = cache_root() / "onnx" / f"{digest[:32]}-v{SEGMENTER_FORMAT}" / "segmenter.onnx"
     if not path.is_file():
         from core.outputs import atomic_file
 
@@ -221,3 +222,43 @@ def default_semantic_db(loaded: LoadedModel, explicit: Optional[str]) -> Optiona
         if (candidate / "index.faiss").is_file():
             return candidate
     return None
+
+
+SPECTRAL_DIR = "spectral"  # a checkpoint's multispectral refiner (models/spectral.py), when it has one
+
+
+def refiner_dir(model: str) -> Optional[Path]:
+    """The spectral refiner folder of a model ('default', 'tiny' or a checkpoint folder); None when it has none."""
+    if model == "tiny":
+        return None
+    folder = (DEFAULT_MODEL_DIR if model == "default" else Path(model).expanduser()) / SPECTRAL_DIR
+    return folder if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file() else None
+
+
+def load_refiner(folder: Path, classes: list[str], device: str) -> Any:
+    """The :class:`models.spectral.SpectralRefiner` in ``folder``, checked against the segmenter's classes.
+
+    Raises:
+        InputError: unreadable files, or classes that are not the model's.
+    """
+    from models.spectral import SpectralRefiner
+
+    try:
+        refiner = SpectralRefiner.from_pretrained(folder)
+    except Exception as e:  # noqa: BLE001 - any unreadable refiner is one sentence to the user
+        raise InputError(f"Could not load the spectral refiner in {folder}: {str(e).splitlines()[0][:200]}") from None
+    if list(refiner.cfg.classes) != list(classes):
+        raise InputError(f"The spectral refiner in {folder} has classes {refiner.cfg.classes}, but the model has "
+                         f"{list(classes)}.")
+    return refiner.to(device).eval()
+
+
+def spectral_predictor(predict: PredictFn, refiner: Any) -> PredictFn:
+    """``predict`` on the RGB channels of a batch, then the refiner on the reflectance planes beside them
+    (``[B, 3 + 8, h, w]``, see :func:`core.raster.read_window`); a 3-channel batch is predicted as before."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        probs = predict(np.ascontiguousarray(batch[:, :3]))
+        return probs if batch.shape[1] == 3 else refiner.refine(probs, batch[:, 3:])
+
+    return run

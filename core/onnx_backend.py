@@ -27,20 +27,25 @@ def choose_providers(device: str, available: list[str]) -> list[str]:
 
 
 class OnnxSegmenter:
-    """``__call__(batch float32 [B, bands, h, w] in 0..1) -> float32 logits [B, K, h, w]``.
+    """``__call__(batch float32 [B, bands, h, w] in 0..1) -> float32 probabilities [B, K, h, w]``.
 
     A ``predict`` callable for ``core.tiled``. Reads the model's metadata_props (classes, tile size,
     bands, normalisation; see ``models.onnx_export``). onnxruntime is imported here, not with ``core``.
+    Exports of format 2 have the softmax in the graph; an older export whose metadata says its output is
+    logits gets its softmax here. A fixed-size export (``fixed_size`` metadata, made for Deepness) takes
+    smaller tiles zero-padded at the bottom and right, and their probabilities cropped back.
 
     Attributes:
         providers: the providers the session really uses (CUDA first when it took).
         metadata: parsed metadata_props. classes, tile_size, bands: from it.
+        logits: the file's output is logits (an old export), so ``__call__`` applies the softmax.
+        fixed_size: H = W of a fixed-size export, else None.
     """
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        from models.onnx_export import parse_metadata  # no torch import at module level there
+        from models.onnx_export import outputs_logits, parse_metadata  # no torch import at module level there
 
         path = Path(path)
         if not path.is_file():
@@ -55,12 +60,27 @@ class OnnxSegmenter:
         self.classes: list[str] = list(self.metadata.get("classes", []))
         self.tile_size: int | None = self.metadata.get("tile_size")
         self.bands: int = int(self.metadata.get("bands", 3))
+        self.logits: bool = outputs_logits(self.metadata)
+        self.fixed_size: int | None = self.metadata.get("fixed_size")
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         if batch.ndim != 4 or batch.shape[1] != self.bands:
             raise ValueError(f"expected [B, {self.bands}, h, w] float32 in 0..1, got {batch.shape}")
+        h, w = batch.shape[2:]
         x = np.ascontiguousarray(batch, dtype=np.float32)
-        (logits,) = self.session.run([self.output_name], {self.input_name: x})
-        return logits.astype(np.float32, copy=False)  # [B, K, h, w]
+        if self.fixed_size is not None and (h, w) != (self.fixed_size, self.fixed_size):
+            if h > self.fixed_size or w > self.fixed_size:
+                raise ValueError(f"this export takes tiles of at most {self.fixed_size} px, got {h} x {w}")
+            x = np.pad(x, ((0, 0), (0, 0), (0, self.fixed_size - h), (0, self.fixed_size - w)))
+        (out,) = self.session.run([self.output_name], {self.input_name: x})
+        out = out[:, :, :h, :w].astype(np.float32, copy=False)  # [B, K, h, w]
+        return softmax_classes(out) if self.logits else out
+
+
+def softmax_classes(logits: np.ndarray) -> np.ndarray:
+    """Softmax over axis 1 (classes) of ``[B, K, h, w]`` float32 logits, for exports of format 1."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted, out=shifted)
+    return e / e.sum(axis=1, keepdims=True)

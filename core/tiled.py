@@ -1,10 +1,13 @@
-"""Tiled dense inference over a raster: windowed reads, batched predict, disk-backed blending."""
+"""Tiled dense inference over a raster: windowed reads, batched predict and disk-backed blending, overlapped."""
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -18,7 +21,8 @@ from core.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 from core.raster import BandProfile, compute_stretch, detect_profile, open_dataset, open_raster, read_window
 from core.tiling import PixelWindow, tile_plan
 
-# predict(batch float32 [B, 3, h, w] in 0..1) -> float32 [B, K, h, w] probabilities or logits
+# predict(batch float32 [B, C, h, w] in 0..1) -> float32 [B, K, h, w] probabilities or logits (C: what
+# read_window gives, e.g. 3 for RGB, more for a spectral model)
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -34,7 +38,7 @@ class TiledResult:
     crs: str
     transform: tuple[float, float, float, float, float, float]  # of the mask
     profile: BandProfile
-    timings: dict[str, float] = field(default_factory=dict)  # stretch, read, predict, blend seconds
+    timings: dict[str, float] = field(default_factory=dict)  # stretch, read, predict, blend, wait seconds
     scratch_bytes: int = 0  # largest size of the blending accumulator file
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,13 +71,16 @@ def segment_raster(
 ) -> TiledResult:
     """Segment a raster tile by tile into a class-index GeoTIFF with the source georeferencing.
 
-    Tiles of a :func:`core.tiling.tile_plan` over ``window`` are read one window at a time, predicted
-    ``batch_size`` at a time, and blended across overlaps by :class:`core.blend.BlendWriter`, so memory
-    does not grow with the scene. Tiles without valid pixels are not predicted.
+    Tiles of a :func:`core.tiling.tile_plan` over ``window`` are read one window at a time (a reader thread
+    reads ahead), predicted ``batch_size`` at a time in the caller's thread, and blended across overlaps by
+    :class:`core.blend.BlendWriter` (in a writer thread, in plan order, so the output is the same as one
+    thread's), with bounded queues between, so memory does not grow with the scene. Tiles without valid
+    pixels are not predicted. ``progress``, ``cancelled`` and ``predict`` are called in the caller's thread.
 
     Args:
         path: source raster.
-        predict: backend-agnostic model call, ``[B, 3, h, w]`` float32 0..1 -> ``[B, K, h, w]``.
+        predict: backend-agnostic model call, ``[B, C, h, w]`` float32 0..1 -> ``[B, K, h, w]`` (C: the
+            bands :func:`core.raster.read_window` gives for ``profile``).
         classes: the K class names.
         out_path: output GeoTIFF (written under a temporary name, renamed at the end).
         tile: tile size in pixels.
@@ -109,7 +116,7 @@ def segment_raster(
     profile = profile or detect_profile(info)
     tiles = tile_plan(win.width, win.height, tile, overlap)  # in window pixels
     transform = tuple(window_transform(_window(win), rasterio.Affine(*info.transform)))[:6]
-    timings = {"stretch": 0.0, "read": 0.0, "predict": 0.0, "blend": 0.0}
+    timings = {"stretch": 0.0, "read": 0.0, "predict": 0.0, "blend": 0.0, "wait": 0.0}
     report(0.0, f"segmenting {len(tiles)} tiles")
     with rasterio.Env(GDAL_CACHEMAX=cache_mb * 2**20), open_dataset(path) as ds:
         if not profile.ready:
@@ -117,16 +124,23 @@ def segment_raster(
             profile = compute_stretch(ds, profile)
             timings["stretch"] = time.perf_counter() - t0
         windows = [t.window for t in tiles]
+        batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
         with BlendWriter(
             out_path, win.width, win.height, classes, windows, info.crs, transform, overlap,
             margin=margin, colors=colors, workdir=workdir,
         ) as writer:  # fmt: skip
-            for i in range(0, len(windows), batch_size):
-                check_cancelled(cancelled)
-                batch = windows[i : i + batch_size]
-                _run_batch(ds, batch, win, mask, profile, predict, len(classes), writer, timings)
-                done = min(i + batch_size, len(windows))
-                report(done / len(windows), f"tile {done}/{len(windows)}")
+            read = functools.partial(_read_batch, ds=ds, win=win, mask=mask, profile=profile, timings=timings)
+            blend = functools.partial(_blend_batch, writer=writer, timings=timings)
+            with _Pipeline(read, batches, blend) as pipe:
+                done = 0
+                for batch in pipe:
+                    check_cancelled(cancelled)
+                    _predict_batch(batch, predict, len(classes), timings)
+                    pipe.write(batch)
+                    done += len(batch.windows)
+                    report(done / len(windows), f"tile {done}/{len(windows)}")
+                pipe.finish()
+                timings["wait"] = pipe.waited
             scratch = writer.accumulator_bytes
     return TiledResult(
         mask_path=os.fspath(out_path), classes=list(classes), tiles=len(tiles),
@@ -139,36 +153,160 @@ def _window(w: PixelWindow) -> rasterio.windows.Window:
     return rasterio.windows.Window(w.col_off, w.row_off, w.width, w.height)
 
 
-def _run_batch(
-    ds: Any,
+@dataclass
+class _Batch:
+    """One batch of tiles on its way through the pipeline (windows relative to the analysed window)."""
+
+    windows: list[PixelWindow]
+    pixels: list[np.ndarray]  # [C, h, w] float32 0..1 per tile to predict (dropped once predicted)
+    valid: list[np.ndarray]  # bool [h, w] per tile
+    todo: list[int]  # indices of the tiles with valid pixels: the ones predicted, in ``pixels`` order
+    scores: Optional[np.ndarray] = None  # [len(todo), K, h, w], set by the predict step
+
+
+def _read_batch(
     batch: list[PixelWindow],
+    ds: Any,
     win: PixelWindow,
     mask: Optional[np.ndarray],
     profile: BandProfile,
-    predict: PredictFn,
-    k: int,
-    writer: BlendWriter,
     timings: dict[str, float],
-) -> None:
-    """Read, predict and blend one batch of tiles (windows relative to ``win``)."""
+) -> _Batch:
+    """Read one batch of tiles (reader thread): whatever bands ``read_window`` gives, and their valid masks."""
     t0 = time.perf_counter()
     reads = [read_window(ds, w.shift(win.col_off, win.row_off), profile) for w in batch]
     if mask is not None:
-        reads = [(rgb, valid & mask[w.slices()]) for (rgb, valid), w in zip(reads, batch)]
+        reads = [(pixels, valid & mask[w.slices()]) for (pixels, valid), w in zip(reads, batch)]
     todo = [i for i, (_, valid) in enumerate(reads) if valid.any()]
-    t1 = time.perf_counter()
-    scores: Optional[np.ndarray] = None
-    if todo:
-        x = np.stack([reads[i][0] for i in todo])  # [B, 3, h, w]
+    timings["read"] += time.perf_counter() - t0
+    return _Batch(batch, [reads[i][0] for i in todo], [valid for _, valid in reads], todo)
+
+
+def _predict_batch(batch: _Batch, predict: PredictFn, k: int, timings: dict[str, float]) -> None:
+    """Predict the tiles with valid pixels (caller's thread) and check the shape of what came back."""
+    t0 = time.perf_counter()
+    if batch.todo:
+        x = np.stack(batch.pixels)  # [B, C, h, w]
+        batch.pixels = []
         scores = np.asarray(predict(x), dtype=np.float32)  # [B, K, h, w]
-        if scores.shape != (len(todo), k, *x.shape[2:]):
-            raise ValueError(f"predict returned shape {scores.shape}, expected {(len(todo), k, *x.shape[2:])}")
-    t2 = time.perf_counter()
-    for i, w in enumerate(batch):
-        if i in todo and scores is not None:
-            writer.add(w, scores[todo.index(i)], reads[i][1])
+        if scores.shape != (len(batch.todo), k, *x.shape[2:]):
+            raise ValueError(f"predict returned shape {scores.shape}, expected {(len(batch.todo), k, *x.shape[2:])}")
+        batch.scores = scores
+    timings["predict"] += time.perf_counter() - t0
+
+
+def _blend_batch(batch: _Batch, writer: BlendWriter, timings: dict[str, float]) -> None:
+    """Add one predicted batch to the blend, in plan order (writer thread)."""
+    t0 = time.perf_counter()
+    slot = {i: n for n, i in enumerate(batch.todo)}
+    for i, w in enumerate(batch.windows):
+        if i in slot and batch.scores is not None:
+            writer.add(w, batch.scores[slot[i]], batch.valid[i])
         else:
             writer.add(w, None)
-    timings["read"] += t1 - t0
-    timings["predict"] += t2 - t1
-    timings["blend"] += time.perf_counter() - t2
+    timings["blend"] += time.perf_counter() - t0
+
+
+READ_AHEAD = 2  # batches read ahead of the model
+WRITE_BEHIND = 1  # predicted batches waiting for the blending thread
+POLL_S = 0.05  # how often a blocked stage looks whether the pipeline stopped
+_END = object()  # end of the stream, in a queue
+
+
+class _Pipeline:
+    """``read`` in a thread -> the caller's loop (predict) -> ``write`` in a thread, over bounded queues.
+
+    Iterating yields ``read(item)`` for each of ``items`` in order; :meth:`write` hands a result to the writer
+    thread, which calls ``write`` on each in the same order; :meth:`finish` waits for the last one. The queues
+    hold at most ``READ_AHEAD`` and ``WRITE_BEHIND`` batches, so memory does not grow with the scene. GDAL reads,
+    onnxruntime/torch and numpy release the GIL, so the three stages overlap. An error in either thread stops
+    the pipeline and is raised in the caller (by the iteration, :meth:`write` or :meth:`finish`); leaving the
+    ``with`` block stops and joins both threads, so nothing writes after the caller has moved on.
+    """
+
+    def __init__(self, read: Callable[[Any], Any], items: Sequence[Any], write: Callable[[Any], None]) -> None:
+        self._read, self._items, self._write = read, items, write
+        self._reads: queue.Queue[Any] = queue.Queue(READ_AHEAD)
+        self._writes: queue.Queue[Any] = queue.Queue(WRITE_BEHIND)
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self.waited = 0.0  # seconds the caller waited for reads or for room in the write queue
+        self._reader = threading.Thread(target=self._read_all, name="earthask-read", daemon=True)
+        self._writer = threading.Thread(target=self._write_all, name="earthask-write", daemon=True)
+
+    def __enter__(self) -> _Pipeline:
+        self._reader.start()
+        self._writer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._reader.join()
+        self._writer.join()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            t0 = time.perf_counter()
+            item = self._get(self._reads)
+            self.waited += time.perf_counter() - t0
+            self._raise()
+            if item is None or item is _END:
+                return
+            yield item
+
+    def write(self, item: Any) -> None:
+        """Queue ``item`` for the writer thread (waits while the queue is full)."""
+        t0 = time.perf_counter()
+        self._put(self._writes, item)
+        self.waited += time.perf_counter() - t0
+        self._raise()
+
+    def finish(self) -> None:
+        """Wait until the writer has written every queued item; raise its error if it failed."""
+        self._put(self._writes, _END)
+        self._writer.join()
+        self._raise()
+
+    def _read_all(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(self._reads, self._read(item)):
+                    return
+        except BaseException as exc:  # raised again in the caller
+            self._fail(exc)
+            return
+        self._put(self._reads, _END)
+
+    def _write_all(self) -> None:
+        try:
+            while (item := self._get(self._writes)) is not _END and item is not None:
+                self._write(item)
+        except BaseException as exc:  # raised again in the caller
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._errors.append(exc)
+        self._stop.set()
+
+    def _raise(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> bool:
+        """Put unless the pipeline stopped first; True when put."""
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue[Any]) -> Any:
+        """The next item, or None when the pipeline stopped first."""
+        while not self._stop.is_set():
+            try:
+                return q.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+        return None

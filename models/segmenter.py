@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from models.config import VLMConfig
+from models.config import INIT_SEED, VLMConfig
 from models.seg_head import SegHead
 from models.vision_encoder import VisionEncoder, build_vision_encoder
 
@@ -33,3 +35,23 @@ class Segmenter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x), out_size=x.shape[-2:])  # [B, K, H, W]
+
+
+def load_segmenter(directory: str | Path, device: str | torch.device = "cpu") -> Segmenter:
+    """Only the segmenter of an EarthVLM checkpoint: its encoder base and trained head, no language model.
+
+    Built as :class:`models.vlm.EarthVLM` builds it (same seed), so its weights equal the full model's.
+
+    Raises:
+        models.checkpoint.CheckpointError: the checkpoint's segmenter tensors do not fit its config.
+    """
+    from models.checkpoint import load_trained
+
+    cfg = VLMConfig.load(directory)
+    holder = nn.Module()  # names its part "segmenter", as in the checkpoint
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        holder.segmenter = Segmenter(cfg)
+    load_trained(holder, directory, lambda n: n.startswith("segmenter.encoder.backbone."),
+                 lambda n: not n.startswith("segmenter."))
+    return holder.segmenter.to(device).eval()

@@ -87,3 +87,21 @@ def test_real_chip_records(chips: dict, tmp_path: Path) -> None:
     out = _real(tmp_path, 0, 0, chip)
     assert np.array_equal(load_mask(tmp_path / f"masks/{chip.name}.tif"), chip.mask)
     assert out.records["caption"][0].captions["scene"]
+
+
+def test_real_chips_keep_their_six_bands_as_the_engine_reads_them(chips: dict, tmp_path: Path) -> None:
+    import rasterio
+
+    from core.raster import detect_profile, open_raster
+
+    chip = next(c for c in chips[("landsat8", 1)])
+    _real(tmp_path, 0, 0, chip)
+    path = tmp_path / "spectral" / f"{chip.name}.tif"
+    with rasterio.open(path) as src:
+        assert src.count == 6 and list(src.descriptions) == ["blue", "green", "red", "nir", "swir16", "swir22"]
+        assert src.crs.to_string() == chip.crs and tuple(src.transform)[:6] == pytest.approx(chip.transform)
+        stored = src.read().astype(np.float32) / 10000.0
+    assert np.abs(stored - np.clip(chip.bands, 0, None)).max() <= 0.5e-4 + 1e-6
+    profile = detect_profile(open_raster(path), spectral=True)
+    assert profile.rgb_bands == (3, 2, 1) and profile.spectral is not None
+    assert profile.spectral.bands == (1, 2, 3, 4, 5, 6) and profile.spectral.present == (True, True)

@@ -190,16 +190,20 @@ def test_bad_input_is_one_clear_input_error(engine: Engine, scene: str, kwargs: 
 
 def test_onnx_backend_segments_like_torch(scene: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EARTHASK_CACHE", str(tmp_path / "cache"))
-    masks = {}
-    for backend in ("torch", "onnx"):
+    masks, used = {}, {}
+    for backend in ("torch", "onnx", "auto"):
         eng = Engine(EngineConfig(model="tiny", device="cpu", backend=backend, tile=64, overlap=16))
         out = tmp_path / f"{backend}.tif"
         result = eng.segment(scene, out=str(out))
         with rasterio.open(out) as ds:
             masks[backend] = ds.read(1)
+        used[backend] = result.provenance.backend
         eng.close()
-    assert "CPUExecutionProvider" in result.provenance.backend
+    assert used == {"torch": "torch", "onnx": "onnx (CPUExecutionProvider)",
+                    "auto": "onnx (CPUExecutionProvider; picked by auto)"}  # auto: onnx on CPU, and says so
+    assert EngineConfig().backend == "auto"
     assert np.mean(masks["torch"] == masks["onnx"]) > 0.999
+    np.testing.assert_array_equal(masks["auto"], masks["onnx"])
 
 
 def test_shipped_semantic_database_serves_only_the_shipped_model(tmp_path) -> None:

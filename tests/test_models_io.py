@@ -65,3 +65,20 @@ def test_onnx_exports_are_kept_by_the_weights_not_the_folder_name(tmp_path: Path
     assert chosen == path and "not exported from these weights" in note
     other.directory = tmp_path / "instruct"
     assert onnx_segmenter(other, tile=64) == (stale / "segmenter.onnx", "")  # the matching one is used
+
+
+def test_onnx_cache_is_keyed_by_format_and_fixed_size_exports_fit_their_tile(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export of an older format (logits out) is never reused from the cache; a Deepness-style fixed-size
+    export beside the checkpoint serves only its own tile size."""
+    from models.onnx_export import SEGMENTER_FORMAT, export_segmenter, read_onnx_metadata
+
+    monkeypatch.setenv("EARTHASK_CACHE", str(tmp_path / "cache"))
+    loaded = load_model("tiny", "cpu")
+    path, _ = onnx_segmenter(loaded, tile=64)
+    assert path.parent.name.endswith(f"-v{SEGMENTER_FORMAT}") and read_onnx_metadata(path)["format"] == SEGMENTER_FORMAT
+    beside = tmp_path / "ckpt" / "onnx" / "segmenter.onnx"
+    export_segmenter(loaded.model.segmenter, beside, tile_size=64, fixed_size=True)
+    loaded.directory = tmp_path / "ckpt"
+    assert onnx_segmenter(loaded, tile=64) == (beside, "")
+    assert onnx_segmenter(loaded, tile=128) == (path, "")  # another tile size: the dynamic export

@@ -1,7 +1,9 @@
-"""ONNX export: ORT == torch within tolerance at several batch/tile sizes; metadata; providers; tower."""
+"""ONNX export: ORT == torch within tolerance at several batch/tile sizes; probabilities with K static; metadata
+as Deepness reads it; fixed-size and old logits exports; providers; tower."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +15,26 @@ import torch
 from core.errors import InputError
 from core.onnx_backend import OnnxSegmenter, choose_providers
 from models.config import VLMConfig
-from models.onnx_export import ONNX_OPSET, export_image_tower, export_segmenter, read_onnx_metadata
+from models.onnx_export import (
+    ONNX_OPSET,
+    SEGMENTER_FORMAT,
+    _export,
+    export_image_tower,
+    export_segmenter,
+    read_onnx_metadata,
+)
 from models.segmenter import Segmenter
 
-ATOL = 1e-4  # max abs difference on logits, ORT vs torch (fp32; seen: about 1e-7 tiny, 2e-6 Lite0)
+ATOL = 1e-4  # max abs difference on probabilities, ORT vs torch (fp32; seen: about 1e-7 tiny, 2e-6 Lite0)
 
 
 def _check_equal(seg: Segmenter, runner: OnnxSegmenter, shapes: list[tuple[int, int, int]], bands: int = 3) -> None:
+    """ORT's output is torch's softmax over the classes, for every shape."""
     torch.manual_seed(1)
     for b, h, w in shapes:
         x = torch.rand(b, bands, h, w)
         with torch.no_grad():
-            ref = seg(x).numpy()
+            ref = torch.softmax(seg(x), dim=1).numpy()
         out = runner(x.numpy())
         assert out.shape == ref.shape == (b, len(seg.classes), h, w) and out.dtype == np.float32
         assert np.abs(out - ref).max() < ATOL
@@ -64,6 +74,7 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
     assert meta["classes"] == cfg.seg_classes and meta["tile_size"] == 384 and meta["bands"] == 4
     assert meta["normalisation"]["mean"] == cfg.vision_mean and meta["normalisation"]["std"] == cfg.vision_std
     assert meta["model_id"] == "m1" and meta["opset"] == ONNX_OPSET and meta["input_range"] == "0..1"
+    assert meta["format"] == SEGMENTER_FORMAT and meta["output"].startswith("probabilities")
     assert meta["class_names"]["0"] == cfg.seg_classes[0] and meta["model_type"] == "Segmentor"
     import onnx
 
@@ -73,6 +84,62 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
     _check_equal(seg, runner, [(2, 64, 64)], bands=4)
     with pytest.raises(ValueError):
         runner(np.zeros((1, 3, 64, 64), np.float32))
+
+
+def test_output_is_probabilities_with_static_classes(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    cfg = VLMConfig.tiny(seg_classes=["a", "b", "c", "d", "e"])
+    path = export_segmenter(Segmenter(cfg).eval(), tmp_path / "seg.onnx", tile_size=64)
+    (out_info,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_outputs()
+    assert out_info.shape[1] == 5 and isinstance(out_info.shape[2], str)  # K static, H and W dynamic
+    assert onnx.load(str(path)).graph.output[0].type.tensor_type.shape.dim[1].dim_value == 5
+    probs = OnnxSegmenter(path, device="cpu")(np.random.default_rng(0).random((2, 3, 40, 56), np.float32))
+    assert not OnnxSegmenter(path, device="cpu").logits
+    assert (probs >= 0).all() and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_deepness_reads_the_metadata(tmp_path: Path) -> None:
+    """Each key parsed the way Deepness's ModelBase does (json.loads of the raw string); input shape static."""
+    import onnxruntime as ort
+
+    cfg = VLMConfig.tiny(seg_classes=["water", "forest", "town"], trained_gsd_m=[0.5])
+    path = export_segmenter(Segmenter(cfg).eval(), tmp_path / "seg.onnx", tile_size=96, overlap=24, fixed_size=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    raw = session.get_modelmeta().custom_metadata_map
+    assert str(json.loads(raw["model_type"])).capitalize() == "Segmentor"
+    names = json.loads(raw["class_names"])
+    assert [names[k] for k in sorted(names, key=int)] == ["water", "forest", "town"]
+    assert int(json.loads(raw["tile_size"])) == 96 and int(json.loads(raw["tiles_overlap"])) == 25
+    assert float(json.loads(raw["resolution"])) == 50.0  # cm/px, one training GSD
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert inp.shape[1:] == [3, 96, 96] and out.shape[1:] == [3, 96, 96]  # Deepness checks H == W in the shape
+    mixed = export_segmenter(Segmenter(VLMConfig.tiny(trained_gsd_m=[0.3, 10.0])).eval(), tmp_path / "m.onnx")
+    assert "resolution" not in read_onnx_metadata(mixed)  # Deepness would resample to it: none for mixed GSDs
+
+
+def test_fixed_size_export_pads_smaller_tiles(tmp_path: Path) -> None:
+    seg = Segmenter(VLMConfig.tiny(seg_classes=["a", "b", "c"])).eval()
+    runner = OnnxSegmenter(export_segmenter(seg, tmp_path / "f.onnx", tile_size=64, fixed_size=True), device="cpu")
+    assert runner.fixed_size == 64 and runner.metadata["format"] == SEGMENTER_FORMAT
+    _check_equal(seg, runner, [(2, 64, 64)])
+    x = np.random.default_rng(1).random((1, 3, 40, 64), np.float32)
+    padded = np.zeros((1, 3, 64, 64), np.float32)
+    padded[:, :, :40] = x
+    np.testing.assert_allclose(runner(x), runner(padded)[:, :, :40], atol=1e-6)
+    with pytest.raises(ValueError, match="at most 64"):
+        runner(np.zeros((1, 3, 65, 64), np.float32))
+
+
+def test_old_logits_export_still_reads_as_probabilities(tmp_path: Path) -> None:
+    """A format-1 export (logits out, metadata says so) gets its softmax in the reader."""
+    seg = Segmenter(VLMConfig.tiny(seg_classes=["a", "b", "c"])).eval()
+    meta = {"classes": json.dumps(seg.classes), "bands": "3", "output": "logits [B, K, H, W]"}
+    path = _export(seg, tmp_path / "old.onnx", 3, 64, "logits", meta, dynamic_hw=True)
+    runner = OnnxSegmenter(path, device="cpu")
+    assert runner.logits
+    _check_equal(seg, runner, [(2, 64, 64), (1, 48, 80)])
 
 
 def test_choose_providers() -> None:

@@ -1,4 +1,5 @@
-"""Tiled dense inference: tiled == untiled, exact-once writes, georeferencing, AOI, nodata, cancel."""
+"""Tiled dense inference: tiled == untiled, the threaded pipeline == a one-thread reference, exact-once writes,
+georeferencing, AOI, nodata, bounded read-ahead, bands passed through, cancel, errors from threads."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from core import blend
 from core.errors import Cancelled, InputError
 from core.raster import read_window, scene_profile
 from core.tiled import segment_raster
-from core.tiling import PixelWindow
+from core.tiling import PixelWindow, tile_plan
 from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_TRANSFORM, make_raster
 
 CLASSES = ["water", "field", "marsh", "town"]
@@ -150,3 +151,113 @@ def test_progress_cancel_and_errors(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
     with pytest.raises(InputError, match="not found"):
         segment_raster(tmp_path / "nope.tif", box_conv, CLASSES, out / "m.tif")
+
+
+def _reference(src: str, predict: object, k: int, tile: int, overlap: int, batch: int, profile: object,
+               window: PixelWindow | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+    """The straightforward pipeline: one thread, the whole accumulator in memory, weights made per tile."""
+    with rasterio.open(src) as ds:
+        win = window or PixelWindow(0, 0, ds.width, ds.height)
+    tiles = [t.window for t in tile_plan(win.width, win.height, tile, overlap)]
+    acc = np.zeros((k + 1, win.height, win.width), np.float32)
+    for i in range(0, len(tiles), batch):
+        group = tiles[i : i + batch]
+        reads = [read_window(src, w.shift(win.col_off, win.row_off), profile) for w in group]
+        valid = [v & mask[w.slices()] if mask is not None else v for (_, v), w in zip(reads, group)]
+        todo = [j for j, v in enumerate(valid) if v.any()]
+        scores = predict(np.stack([reads[j][0] for j in todo])) if todo else None  # type: ignore[operator]
+        for n, j in enumerate(todo):
+            w = group[j]
+            weight = blend.tile_weight(w, win.width, win.height, overlap, overlap // 4) * valid[j]
+            acc[(slice(None, k), *w.slices())] += scores[n] * weight
+            acc[(k, *w.slices())] += weight
+    cls = np.argmax(acc[:k], axis=0).astype(np.uint8)
+    cls[acc[k] <= 0] = blend.NODATA
+    return cls
+
+
+def _softmax_conv(batch: np.ndarray) -> np.ndarray:
+    """box_conv as probabilities (what a real predictor gives); ties between classes are unlikely."""
+    e = np.exp(4.0 * box_conv(batch))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("tile,overlap,batch", [(64, 16, 3), (48, 20, 1), (40, 8, 5)])
+def test_threaded_pipeline_is_bit_identical_to_a_one_thread_reference(tmp_path: Path, tile: int, overlap: int,
+                                                                     batch: int) -> None:
+    src = make_raster(tmp_path / "s.tif", 211, 173, 4, "uint16", nodata=0, nodata_box=(0, 0, 50, 60), seed=3)
+    win = PixelWindow(9, 5, 190, 160)
+    keep = np.ones((160, 190), bool)
+    keep[100:, 120:] = False  # an AOI polygon's cut
+    result = segment_raster(src, _softmax_conv, CLASSES, tmp_path / "m.tif", tile=tile, overlap=overlap,
+                            batch_size=batch, window=win, mask=keep)
+    expected = _reference(src, _softmax_conv, 4, tile, overlap, batch, result.profile, win, keep)
+    mask, _ = _read(result.mask_path)
+    assert (mask == blend.NODATA).any() and (mask < 4).any()  # both kinds of pixel are compared
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_read_ahead_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However fast the reads, at most a few batches are read ahead of the model: memory stays flat."""
+    import core.tiled as tiled
+
+    src = make_raster(tmp_path / "s.tif", 256, 256, 3)
+    reads: list[int] = []
+    ahead: list[int] = []
+    monkeypatch.setattr(tiled, "read_window", lambda *a: (reads.append(1), read_window(*a))[1])
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        ahead.append(len(reads) - (len(ahead) + 1) * 2)  # tiles read beyond the ones predicted so far
+        return box_conv(batch)
+
+    segment_raster(src, predict, CLASSES, tmp_path / "m.tif", tile=32, overlap=0, batch_size=2)
+    assert len(ahead) == 32 and max(ahead) <= (tiled.READ_AHEAD + 1) * 2
+
+
+def test_bands_pass_through_to_predict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that gives more than 3 bands (a spectral model's input) reaches predict unchanged."""
+    import core.tiled as tiled
+
+    src = _float_raster(tmp_path / "s.tif", 100, 90)
+
+    def five_bands(*args: object) -> tuple[np.ndarray, np.ndarray]:
+        rgb, valid = read_window(*args)  # type: ignore[arg-type]
+        return np.concatenate([rgb, rgb[:2] * 0.5]), valid  # [5, h, w]
+
+    seen: list[int] = []
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch.shape[1])
+        return box_conv(batch[:, :3])
+
+    monkeypatch.setattr(tiled, "read_window", five_bands)
+    result = segment_raster(src, predict, CLASSES, tmp_path / "m.tif", tile=48, overlap=12)
+    assert set(seen) == {5}
+    np.testing.assert_array_equal(_read(result.mask_path)[0], _untiled(src))
+
+
+@pytest.mark.parametrize("where", ["read", "blend"])
+def test_errors_in_the_threads_reach_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    import threading
+
+    import core.tiled as tiled
+
+    src = make_raster(tmp_path / "s.tif", 160, 160, 3)
+    calls: list[int] = []
+
+    def failing(*args: object, **kw: object) -> object:
+        calls.append(1)
+        if len(calls) == 7:
+            raise OSError(f"disk gone while {where}ing")
+        return (read_window if where == "read" else original)(*args, **kw)  # type: ignore[operator]
+
+    original = blend.BlendWriter.add
+    if where == "read":
+        monkeypatch.setattr(tiled, "read_window", failing)
+    else:
+        monkeypatch.setattr(blend.BlendWriter, "add", failing)
+    before = threading.active_count()
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match=f"disk gone while {where}ing"):
+        segment_raster(src, box_conv, CLASSES, out / "m.tif", tile=32, overlap=0, batch_size=2)
+    assert list(out.iterdir()) == [] and threading.active_count() == before  # no partial file, no thread left

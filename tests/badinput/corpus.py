@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:  # run as a script
 from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_CRS, UTM_TRANSFORM, make_raster  # noqa: E402
 
 COMMON = ["--model", "tiny", "--device", "cpu", "--tile", "64", "--overlap", "16", "--quiet"]
-SIGNAL_OPTIONS = ["--model", "tiny", "--device", "cpu", "--tile", "32", "--overlap", "0", "--batch-size", "1"]
+SIGNAL_OPTIONS = ["--model", "tiny", "--device", "cpu", "--backend", "torch", "--tile", "32", "--overlap", "0",
+                  "--batch-size", "1"]  # torch: an ONNX session leaves a .ses file in TMPDIR (see the closing note)
 MEASURED = "How much of this scene is water?"  # answered by measurement: prints "source: measured"
 SIZE = 64  # most rasters are SIZE x SIZE pixels of 10 m
 PICKLE_MARKER = "PICKLE_WAS_LOADED"  # created by unpickling the corpus's pytorch_model.bin: must never appear

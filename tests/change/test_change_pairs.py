@@ -1,0 +1,68 @@
+"""Procedural before/after pairs: four known edits, an exact from-to truth, and unchanged pixels left alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from scipy import ndimage
+
+from core.data.pairs import CLASSES, EDITS, make_pair
+
+
+@pytest.fixture(scope="module")
+def pair():  # noqa: ANN201
+    return make_pair(1, size=256)
+
+
+def test_every_edit_is_made_with_its_from_to(pair) -> None:  # noqa: ANN001
+    assert set(pair.edits) == set(EDITS)
+    got = {e["edit"]: {(p["from"], p["to"]) for p in e["pairs"]} for e in pair.edit_truth()}
+    assert got["pond drained"] == {("water", "barren")}
+    assert got["forest cleared"] == {("forest", "barren")}
+    assert {t for _, t in got["buildings added"]} == {"building"}
+    assert got["farmland to housing"] == {("agriculture", "background"), ("agriculture", "building")}
+    for name, sel in pair.edits.items():
+        assert sel.any() and (pair.before.mask[sel] != pair.after.mask[sel]).all(), name
+
+
+def test_truth_is_exact_and_only_the_edits_changed(pair) -> None:  # noqa: ANN001
+    edited = np.zeros(pair.before.mask.shape, dtype=bool)
+    for sel in pair.edits.values():
+        assert not (edited & sel).any()  # edits do not overlap
+        edited |= sel
+    assert (pair.before.mask[~edited] == pair.after.mask[~edited]).all()
+    truth = pair.truth()
+    off = truth.sum() - np.trace(truth)
+    assert off == pytest.approx(edited.sum() * pair.pixel_m2)
+    assert truth.sum() == pytest.approx(pair.before.mask.size * pair.pixel_m2)
+    assert sum(e["area_m2"] for e in pair.edit_truth()) == pytest.approx(off, rel=1e-6)
+
+
+def test_second_image_is_the_first_outside_the_edits(pair) -> None:  # noqa: ANN001
+    edited = np.zeros(pair.before.mask.shape, dtype=bool)
+    for sel in pair.edits.values():
+        edited |= sel
+    near = ndimage.binary_dilation(edited, iterations=2)
+    b, a = pair.before.image, pair.after.image
+    assert (b[:, ~near] == a[:, ~near]).all()
+    assert np.abs(b[:, edited].astype(int) - a[:, edited]).mean() > 10  # the edits are visible
+
+
+def test_pairs_command_writes_rasters_and_truth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from core.data.__main__ import main
+
+    assert main(["pairs", "--out", str(tmp_path), "--count", "1", "--size", "256", "--seed", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    folder = tmp_path / printed[0]["name"]
+    meta = json.loads((folder / "truth.json").read_text())
+    assert meta["classes"] == CLASSES and {e["edit"] for e in meta["edits"]} == set(EDITS)
+    with rasterio.open(folder / "before.tif") as b, rasterio.open(folder / "after.tif") as a:
+        assert b.crs == a.crs and b.crs.is_projected and b.transform == a.transform and b.count == 3
+    with rasterio.open(folder / "before_truth.tif") as bt, rasterio.open(folder / "after_truth.tif") as at:
+        x, y = bt.read(1).astype(int), at.read(1)
+    area = sum(m["area_m2"] for m in meta["matrix"] if m["from"] != m["to"])
+    assert area == pytest.approx((x != y).sum() * meta["gsd_m"] ** 2, rel=1e-4)
