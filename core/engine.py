@@ -194,7 +194,10 @@ class Engine:
             self._segmentations.move_to_end(key)
             kept = self._segmentations[key]
             if out is not None:
-                kept = (_copy_mask(kept[0], out, cancelled), kept[1], kept[2])
+                check_cancelled(cancelled)
+                from core.outputs import copy_raster
+
+                kept = (copy_raster(kept[0], out), kept[1], kept[2])
             progress(1.0, "segmentation reused")
             return kept
         self._made += 1
@@ -486,18 +489,6 @@ class Engine:
 
         return run_change(self, before, after, aoi, out, polygons, question, progress, cancelled, bands, sensor,
                           after_bands, after_sensor)
-
-
-def _copy_mask(path: str, out: str, cancelled: Optional[CancelledFn]) -> str:
-    """Copy a kept class mask (and its ``.aux.xml``) to ``out`` atomically: readers never see half a file."""
-    from core.outputs.atomic import atomic_file
-
-    check_cancelled(cancelled)
-    with atomic_file(out) as tmp:
-        shutil.copyfile(path, tmp)
-        if os.path.exists(path + ".aux.xml"):
-            shutil.copyfile(path + ".aux.xml", tmp + ".aux.xml")
-    return out
 
 
 __all__ = ["Engine"]

@@ -82,8 +82,9 @@ def spectral_bands(count: int, rgb: RGB, profile: str, source: str, descriptions
     except Landsat 8/9 digital numbers (L1: ``DN * 2e-5 - 0.1``; L2 surface reflectance, ``L2SP`` in the file
     name: ``DN * 2.75e-5 - 0.2``); 8-bit values as reflectance x 255, an approximation the result states.
     """
-    infrared = _from_words(descriptions) or _from_wavelengths(wavelengths)
-    how = "descriptions" if _from_words(descriptions) else "wavelengths"
+    infrared, how = _from_words(descriptions), "descriptions"
+    if infrared is None:
+        infrared, how = _from_wavelengths(wavelengths), "wavelengths"
     if infrared is None and profile in STACKS and count in STACKS[profile] and source != "override":
         infrared, how = STACKS[profile][count], "sensor"
     if infrared is None or not infrared[0] or not all(0 <= b <= count for b in infrared):

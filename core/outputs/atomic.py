@@ -47,3 +47,14 @@ def atomic_file(path: str, suffix: str = "") -> Iterator[str]:
         _remove(tmp)
         raise
     replace_or_clean(tmp, path)
+
+
+def copy_raster(path: str, out: str) -> str:
+    """Copy a raster (and its ``.aux.xml``) to ``out`` atomically: readers never see half a file."""
+    import shutil
+
+    with atomic_file(out) as tmp:
+        shutil.copyfile(path, tmp)
+        if os.path.exists(path + ".aux.xml"):
+            shutil.copyfile(path + ".aux.xml", tmp + ".aux.xml")
+    return out
