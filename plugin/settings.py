@@ -43,6 +43,7 @@ class PluginSettings:
     overlap: int = ENGINE_DEFAULTS["overlap"]  # pixels
     semantic_db: str = ""  # faiss database directory; "" (QgsSettings has no None) -> the model's default
     max_new_tokens: int = ENGINE_DEFAULTS["max_new_tokens"]  # longest generated answer, in tokens
+    spectral: bool = ENGINE_DEFAULTS["spectral"]  # segment with NIR/SWIR when a raster has them (False: RGB only)
     python: str = ""  # interpreter for the engine process; "" -> the one QGIS runs on
     oriented_boxes: bool = False  # "find" also adds the measured objects' minimum rotated rectangles as a layer
     output_dir: str = ""  # where results are written ("" -> beside the saved project, else the profile's folder)
@@ -60,6 +61,7 @@ class PluginSettings:
             overlap=clamp(self.overlap, 0, tile // 2),
             semantic_db=str(self.semantic_db).strip(),
             max_new_tokens=clamp(self.max_new_tokens, 1, TOKENS_MAX),
+            spectral=bool(self.spectral),
             python=str(self.python).strip(),
             oriented_boxes=bool(self.oriented_boxes),
             output_dir=str(self.output_dir).strip(),

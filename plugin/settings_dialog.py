@@ -69,6 +69,9 @@ class SettingsDialog(QDialog):
         self.tokens_spin.setRange(1, TOKENS_MAX)
         self.tokens_spin.setSuffix(" tokens")
         form.addRow("Longest answer", self.tokens_spin)
+        self.spectral_check = QCheckBox("Use near- and short-wave infrared when the raster has them")
+        self.spectral_check.setToolTip("Off: land cover from the red, green and blue bands alone, as --rgb-only does")
+        form.addRow("Infrared bands", self.spectral_check)
         self.db_edit = QLineEdit()
         self.db_edit.setPlaceholderText("the model's default")
         form.addRow("Semantic database", _path_row(self.db_edit, "Semantic database directory", self))
@@ -127,6 +130,7 @@ class SettingsDialog(QDialog):
         self.overlap_spin.setValue(s.overlap)
         self.db_edit.setText(s.semantic_db)
         self.tokens_spin.setValue(s.max_new_tokens)
+        self.spectral_check.setChecked(s.spectral)
         self.python_edit.setText(s.python)
         self.oriented_check.setChecked(s.oriented_boxes)
         self.output_edit.setText(s.output_dir)
@@ -137,6 +141,7 @@ class SettingsDialog(QDialog):
             model=self.model_edit.text(), device=self.device_combo.currentText(),
             backend=self.backend_combo.currentText(), tile=self.tile_spin.value(),
             overlap=self.overlap_spin.value(), semantic_db=self.db_edit.text(),
-            max_new_tokens=self.tokens_spin.value(), python=self.python_edit.text(),
+            max_new_tokens=self.tokens_spin.value(), spectral=self.spectral_check.isChecked(),
+            python=self.python_edit.text(),
             oriented_boxes=self.oriented_check.isChecked(), output_dir=self.output_edit.text(),
         ).validated()

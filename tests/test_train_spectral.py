@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.eval.spectral import score, table
-from core.train.spectral import Chip, train, withhold
+from core.train.spectral import Chip, parse_scales, resample, train, withhold
 
 CLASSES = ["background", "water", "forest"]
 
@@ -68,3 +68,27 @@ def test_scores_match_hand_computed_iou() -> None:
     assert result["p"]["classes"] == {"background": pytest.approx(0.6), "water": pytest.approx(0.5)}
     assert result["p"]["miou"] == pytest.approx(0.55) and result["_pixels"] == {"background": 4, "water": 3}
     assert result["p"]["pixel_acc"] == pytest.approx(5 / 7)
+
+
+def test_resampling_to_coarser_pixels_averages_values_and_keeps_label_shares() -> None:
+    image = np.zeros((2, 8, 8), np.float32)
+    image[0, :, :4] = 1.0  # left half bright in band 0
+    image[1] = np.arange(64, dtype=np.float32).reshape(8, 8)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, 4:] = 1
+    coarse, labels = resample(image, mask, 0.5)
+    assert coarse.shape == (2, 4, 4) and labels.shape == (4, 4) and labels.dtype == np.uint8
+    assert np.allclose(coarse[0, :, :2], 1.0) and np.allclose(coarse[0, :, 2:], 0.0)
+    assert coarse[1].mean() == pytest.approx(image[1].mean())  # area averaging keeps the mean
+    assert (labels == 1).mean() == pytest.approx(0.5)
+    fine, fine_labels = resample(image, mask, 1.5)
+    assert fine.shape == (2, 12, 12) and set(np.unique(fine_labels)) == {0, 1}
+    same, same_labels = resample(image, mask, 1.0)
+    assert same is image and same_labels is mask
+
+
+def test_scale_factors_are_parsed_and_bad_ones_refused() -> None:
+    assert parse_scales("0.5, 1,1.5") == (0.5, 1.0, 1.5)
+    for bad in ("", "0", "-1,1", "x", "5"):
+        with pytest.raises(ValueError, match="--scales"):
+            parse_scales(bad)

@@ -68,6 +68,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--refiner", required=True, help="multispectral refiner folder (trained with --bands all)")
     p.add_argument("--control", help="refiner trained with --bands rgb (the no-infrared control)")
     p.add_argument("--splits", default="val,test", help="held-out splits (no model selection uses them)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="read each chip as if its pixels were 1/SCALE times their size (0.5: 10 m chips as 20 m)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON after the table")
     args = p.parse_args(argv)
     import torch
@@ -76,8 +78,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     from models.spectral import SpectralRefiner
 
     segment, classes, model_id = load_segmenter(args.model)
+    if not 0 < args.scale <= 4:
+        print(f"error: --scale {args.scale}: give a factor between 0 and 4", file=sys.stderr)
+        return 2
     chips = load_chips(Path(args.data), [s.strip() for s in args.splits.split(",") if s.strip()], segment,
-                       fixed_stretch=False)
+                       fixed_stretch=False, scales=(args.scale,))
     if not chips:
         print(f"error: no spectral chips in {args.data} for {args.splits}", file=sys.stderr)
         return 2
@@ -97,7 +102,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     runs["RGB + NIR"] = refined(refiner, "nir")
     runs["RGB + NIR + SWIR"] = refined(refiner, "full")
     result = score(chips, classes, runs)
-    print(f"{len(chips)} held-out real chips ({args.splits}); RGB model {model_id}; refiner {args.refiner}")
+    scale = "" if args.scale == 1.0 else f", resampled x{args.scale:g}"
+    print(f"{len(chips)} held-out real chips ({args.splits}{scale}); RGB model {model_id}; refiner {args.refiner}")
     print(table(result))
     if args.json:
         print(json.dumps(result, indent=1))

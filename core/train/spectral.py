@@ -5,8 +5,10 @@
 
 The RGB segmenter of ``--model`` is frozen: its log-probabilities on each chip are computed once, for the RGB
 the engine reads (a percentile stretch of the chip's bands) and for the benchmark's fixed-stretch image. The
-refiner learns from random 128 px crops with flips, rotations, a gain jitter of the reflectance and, with
-``--bands all`` (the default), half the samples without SWIR, so that it serves rasters with NIR alone too.
+refiner learns from random 128 px crops with flips, rotations, a gain jitter of the reflectance, each chip also
+resampled to other pixel sizes (``--scales``: 0.5 reads a 10 m chip as 20 m pixels, 1.5 as about 6.7 m; the
+segmenter's log-probabilities are recomputed on the resampled RGB) and, with ``--bands all`` (the default),
+half the samples without SWIR, so that it serves rasters with NIR alone too.
 ``--bands rgb`` trains the same refiner with NIR and SWIR withheld: the control that tells what the infrared
 bands add, as opposed to what training on real chips adds.
 """
@@ -23,6 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+CROP = 128  # training crop side, px
 MODES = {"all": ("full", "nir"), "nir": ("nir",), "rgb": ("rgb",)}
 
 
@@ -59,8 +62,33 @@ def engine_read(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return read_window(path, info.window, profile)
 
 
-def load_chips(data: Path, splits: list[str], segment: Any, fixed_stretch: bool = True) -> list[Chip]:
-    """The chips of ``splits`` with the frozen segmenter's log-probabilities (``segment``: [1,3,H,W] -> logits)."""
+def resample(image: np.ndarray, mask: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image [C, H, W]`` and ``mask [H, W]`` as if the pixels were ``1 / factor`` times their size.
+
+    Pixel values are area-averaged when shrinking (bilinear when enlarging), as a coarser sensor integrates the
+    ground; labels take the nearest pixel. ``factor == 1`` returns the inputs unchanged.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if factor == 1.0:
+        return image, mask
+    h, w = mask.shape
+    size = (max(1, round(h * factor)), max(1, round(w * factor)))
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    x = F.interpolate(x, size=size, mode="area") if factor < 1 else F.interpolate(x, size=size, mode="bilinear",
+                                                                                 align_corners=False)
+    m = F.interpolate(torch.from_numpy(np.ascontiguousarray(mask))[None, None].float(), size=size, mode="nearest")
+    return x[0].numpy(), m[0, 0].numpy().astype(np.uint8)
+
+
+def load_chips(data: Path, splits: list[str], segment: Any, fixed_stretch: bool = True,
+               scales: tuple[float, ...] = (1.0,)) -> list[Chip]:
+    """The chips of ``splits`` with the frozen segmenter's log-probabilities (``segment``: [1,3,H,W] -> logits).
+
+    Each chip comes once per factor of ``scales`` (see :func:`resample`), named ``<scene>@<factor>`` when the
+    factor is not 1.
+    """
     import torch
 
     from core.data.manifest import load_image, load_mask
@@ -68,11 +96,16 @@ def load_chips(data: Path, splits: list[str], segment: Any, fixed_stretch: bool 
     chips = []
     for name in chip_names(data, splits):
         x, _ = engine_read(data / "spectral" / f"{name}.tif")
-        rgbs = [x[:3]] + ([load_image(data / "images" / f"{name}.tif")] if fixed_stretch else [])
-        with torch.inference_mode():
-            logp = [torch.log_softmax(segment(torch.from_numpy(np.ascontiguousarray(r))[None]).float(), 1)[0].numpy()
-                    for r in rgbs]
-        chips.append(Chip(name, logp, x[3:].astype(np.float32), load_mask(data / "masks" / f"{name}.tif")))
+        fixed = load_image(data / "images" / f"{name}.tif") if fixed_stretch else None
+        labels = load_mask(data / "masks" / f"{name}.tif")
+        for factor in scales:
+            xs, mask = resample(x, labels, factor)
+            rgbs = [xs[:3]] + ([resample(fixed, labels, factor)[0]] if fixed is not None else [])
+            with torch.inference_mode():
+                logp = [torch.log_softmax(segment(torch.from_numpy(np.ascontiguousarray(r))[None]).float(), 1)[0]
+                        .numpy() for r in rgbs]
+            label = name if factor == 1.0 else f"{name}@{factor:g}"
+            chips.append(Chip(label, logp, xs[3:].astype(np.float32), mask))
     return chips
 
 
@@ -108,7 +141,7 @@ def sample(chips: list[Chip], rng: np.random.Generator, crop: int, modes: tuple[
 
 
 def train(chips: list[Chip], classes: list[str], bands: str = "all", steps: int = 1500, batch: int = 8,
-          crop: int = 128, lr: float = 3e-3, seed: int = 0, log: Any = print) -> Any:
+          crop: int = CROP, lr: float = 3e-3, seed: int = 0, log: Any = print) -> Any:
     """A trained :class:`models.spectral.SpectralRefiner` (cross-entropy, 255 ignored, AdamW, cosine decay)."""
     import torch
     import torch.nn.functional as F
@@ -134,6 +167,17 @@ def train(chips: list[Chip], classes: list[str], bands: str = "all", steps: int 
     return model.eval()
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"0.5,1,2"`` -> ``(0.5, 1.0, 2.0)``; each factor in (0, 4]."""
+    try:
+        scales = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ValueError(f"--scales: {text!r} is not a comma-separated list of numbers") from None
+    if not scales or any(not 0 < f <= 4 for f in scales):
+        raise ValueError(f"--scales: {text!r}: give factors between 0 and 4, e.g. 0.5,1,1.5")
+    return scales
+
+
 def load_segmenter(model_dir: str) -> tuple[Any, list[str], str]:
     """The frozen RGB segmenter of a checkpoint: (segment fn, classes, model id)."""
     from core.models_io import load_model
@@ -152,6 +196,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scales", default="0.5,0.75,1,1.5",
+                   help="pixel-size factors each chip is also trained at (1 = native; 0.5 = pixels twice as large)")
     args = p.parse_args(argv)
     import torch
 
@@ -159,7 +205,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     data = Path(args.data)
     start = time.perf_counter()
     segment, classes, model_id = load_segmenter(args.model)
-    chips = load_chips(data, ["train"], segment)
+    try:
+        scales = parse_scales(args.scales)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    chips = [c for c in load_chips(data, ["train"], segment, scales=scales) if min(c.mask.shape) >= CROP]
     if not chips:
         print(f"error: no spectral chips in {data}/spectral for the train split (python -m core.data spectral)",
               file=sys.stderr)
@@ -169,6 +220,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                   log=lambda m: print(m, flush=True))
     model.cfg.trained_on = {"data": str(data), "split": "train", "chips": len(chips), "bands": args.bands,
                             "steps": args.steps, "batch": args.batch, "seed": args.seed, "rgb_model": model_id,
+                            "scales": list(scales),
                             "seconds": round(time.perf_counter() - start, 1)}
     model.save_pretrained(args.out)
     print(f"saved {args.out} in {time.perf_counter() - start:.0f} s")

@@ -13,7 +13,7 @@ from core.config import BACKENDS, DEVICES, TILE_MAX, TILE_MIN, TOKENS_MAX, Engin
 from plugin.settings import ENGINE_DEFAULTS, PluginSettings
 
 pytestmark = pytest.mark.qgis
-ENGINE_NAMES = {"model", "device", "backend", "tile", "overlap", "semantic_db", "max_new_tokens"}
+ENGINE_NAMES = {"model", "device", "backend", "tile", "overlap", "semantic_db", "max_new_tokens", "spectral"}
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +98,21 @@ def test_settings_dialog_uses_cores_limits(qtbot) -> None:
     dialog.tile_spin.setValue(100)
     assert dialog.overlap_spin.maximum() == 50 and dialog.values().overlap == 50  # half the tile, as core says
     dialog.values().to_engine_config()
+
+
+def test_rgb_only_is_a_saved_setting_that_reaches_the_engine(qtbot) -> None:
+    from plugin.settings_dialog import SettingsDialog
+
+    assert PluginSettings().spectral is True and EngineConfig().spectral is True  # infrared used by default
+    dialog = SettingsDialog(PluginSettings())
+    qtbot.addWidget(dialog)
+    assert dialog.spectral_check.isChecked()
+    dialog.spectral_check.setChecked(False)
+    chosen = dialog.values()
+    assert chosen.to_engine_config().spectral is False  # what --rgb-only does on the command line
+    chosen.save()
+    QgsSettings().setValue("earthask/spectral", "false")  # as an INI file hands it back
+    assert PluginSettings.load().spectral is False
 
 
 def test_the_output_folder_chosen_in_the_dialog_is_where_results_go(qtbot, tmp_path) -> None:
