@@ -60,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
-    from core.onnx_backend import OnnxSegmenter
+    from core.onnx_backend import OnnxSegmenter, import_onnxruntime
     from models.config import VLMConfig
     from models.onnx_export import export_segmenter
     from models.segmenter import Segmenter
 
     try:  # torch rows still run where onnx / onnxruntime are not installed (a bare GPU machine)
         import onnx  # noqa: F401
-        import onnxruntime as ort
+
+        ort = import_onnxruntime()
     except ImportError:
         ort = None
 
@@ -161,8 +162,10 @@ def _bench_cuda(seg: Any, x: Any, size: int, args: argparse.Namespace, rows: lis
 def _bench_ort_device(path: Path, bands: int, size: int, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     """onnxruntime with the tensors on the GPU (IO binding: no host copies), CUDA and TensorRT providers."""
     import numpy as np
-    import onnxruntime as ort
 
+    from core.onnx_backend import import_onnxruntime
+
+    ort = import_onnxruntime()
     available = ort.get_available_providers()
     x = np.random.default_rng(0).random((args.batch, bands, size, size), dtype=np.float32)
     for provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):

@@ -97,13 +97,23 @@ def real_predictor(args: argparse.Namespace) -> tuple[Callable[[np.ndarray], np.
     return predict, engine.classes, f"{used}, device {engine.device}", engine
 
 
-def measure_ceiling(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, calls: int) -> float:
-    """Tiles per second of ``predict`` alone on one in-memory batch, over ``calls`` calls after one warm-up."""
-    predict(batch)
-    start = time.perf_counter()
+def cpu_s() -> float:
+    """CPU seconds (user + system, all threads) this process has used."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def measure_ceiling(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, calls: int,
+                    warm_up: bool = True) -> tuple[float, float]:
+    """``(tiles/s, CPU ms per tile)`` of ``predict`` alone on one in-memory batch, over ``calls`` calls (after
+    one warm-up call unless ``warm_up`` is False)."""
+    if warm_up:
+        predict(batch)
+    start, cpu = time.perf_counter(), cpu_s()
     for _ in range(calls):
         predict(batch)
-    return calls * len(batch) / (time.perf_counter() - start)
+    tiles = calls * len(batch)
+    return tiles / (time.perf_counter() - start), (cpu_s() - cpu) * 1000 / tiles
 
 
 def first_batch(src: str, args: argparse.Namespace) -> np.ndarray:
@@ -135,18 +145,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tiles_total = len(tile_plan(args.size, args.size, args.tile, args.overlap))
     batch = first_batch(src, args)
     calls = args.ceiling_batches or max(2, min(8, -(-tiles_total // args.batch_size)))
-    ceiling = measure_ceiling(predict, batch, calls)
+    ceiling_before, ceiling_cpu = measure_ceiling(predict, batch, calls)
     rss_before, peak_before = rss_mb()
     out = os.path.join(args.workdir, f"bench_{args.size}_mask.tif")
     try:
+        cpu0 = cpu_s()
         result = segment_raster(
             src, predict, classes, out, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
             workdir=args.workdir,
         )  # fmt: skip
+        cpu_per_tile = (cpu_s() - cpu0) * 1000 / result.tiles
+        rss_after, peak = rss_mb()  # before the second ceiling, which allocates nothing new
+        ceiling_after, _ = measure_ceiling(predict, batch, calls, warm_up=False)
     finally:
         if engine is not None:
             engine.close()
-    rss_after, peak = rss_mb()
+    ceiling = (ceiling_before + ceiling_after) / 2  # measured before and after: a busy machine drifts
     tile_px = min(args.tile, args.size) ** 2
     read_mb = result.tiles * tile_px * batch.shape[1] * 4 / 1e6
     tiles_per_s = result.tiles / result.seconds
@@ -155,6 +169,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "backend": backend, "model": "stand-in" if args.stand_in else args.model, "load_s": load_s,
         "bands": int(batch.shape[1]), "tiles": result.tiles, "elapsed_s": result.seconds, "tiles_per_s": tiles_per_s,
         "ceiling_tiles_per_s": ceiling, "ceiling_calls": calls, "efficiency": tiles_per_s / ceiling,
+        "ceiling_before_tiles_per_s": ceiling_before, "ceiling_after_tiles_per_s": ceiling_after,
+        "ceiling_cpu_ms_per_tile": ceiling_cpu, "cpu_ms_per_tile": cpu_per_tile,
         "s_per_tile": result.seconds / result.tiles, "read_mb": read_mb, "read_mb_per_s": read_mb / result.seconds,
         "scene_mpx_per_s": args.size**2 / 1e6 / result.seconds, "generate_s": gen_s,
         "source_mb": os.path.getsize(src) / 1e6, "mask_mb": os.path.getsize(out) / 1e6,
@@ -203,8 +219,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"elapsed      {f['elapsed_s']:.1f} s ({f['s_per_tile'] * 1000:.0f} ms per tile)")
     print(f"tiles/s      {f['tiles_per_s']:.2f} end to end")
     print(f"ceiling      {f['ceiling_tiles_per_s']:.2f} tiles/s (the same predict alone on in-memory batches of "
-          f"{f['batch_size']} x {f['tile']} px, {f['ceiling_calls']} calls)")
+          f"{f['batch_size']} x {f['tile']} px, {f['ceiling_calls']} calls before the run and again after: "
+          f"{f['ceiling_before_tiles_per_s']:.2f} and {f['ceiling_after_tiles_per_s']:.2f})")
     print(f"efficiency: {f['efficiency'] * 100:.0f}% of ceiling")
+    share = f["ceiling_cpu_ms_per_tile"] / f["cpu_ms_per_tile"] * 100
+    print(f"cpu          {f['cpu_ms_per_tile']:.0f} ms per tile end to end (all threads), "
+          f"{f['ceiling_cpu_ms_per_tile']:.0f} ms in predict alone: {share:.0f}% of the CPU went to the model "
+          "(CPU time: less skewed than wall time by other jobs on the machine)")
     print(
         f"read         {f['read_mb']:.0f} MB of float32 pixels, {f['read_mb_per_s']:.1f} MB/s "
         f"({f['scene_mpx_per_s']:.2f} Mpx/s of scene)"

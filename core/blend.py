@@ -45,6 +45,24 @@ def axis_weight(length: int, inner_start: bool, inner_end: bool, overlap: int, m
     return w
 
 
+def class_argmax(scores: np.ndarray) -> np.ndarray:
+    """``np.argmax(scores, axis=0)`` of ``[K, h, w]`` scores as uint8 ``[h, w]`` (K <= 256), the same indices.
+
+    A running maximum over the K planes (contiguous, vectorised) rather than a strided reduction over axis 0,
+    which numpy does about ten times slower. Like ``np.argmax``, the first class wins a tie and a NaN counts
+    as the maximum (the first NaN's class: such pixels are handed to ``np.argmax`` itself).
+    """
+    best = scores[0].copy()  # [h, w]
+    index = np.zeros(best.shape, np.uint8)
+    for c in range(1, len(scores)):
+        np.putmask(index, scores[c] > best, c)  # strictly greater: an earlier class keeps a tie
+        np.maximum(best, scores[c], out=best)  # NaN propagates: those pixels are redone below
+    nan = np.isnan(best)
+    if nan.any():
+        index[nan] = np.argmax(scores[:, nan], axis=0)
+    return index
+
+
 def tile_weight(window: PixelWindow, width: int, height: int, overlap: int, margin: int) -> np.ndarray:
     """Weight ``[h, w]`` of a tile in a ``width x height`` output: separable product of axis weights."""
     wy = axis_weight(window.height, window.row_off > 0, window.row_end < height, overlap, margin)
@@ -116,7 +134,7 @@ class BlendWriter:
         if len(self._pending) != self.nbx * self.nby:
             raise ValueError("the tiles do not cover the output")
         self._slots: dict[tuple[int, int], int] = {}
-        self._weights: dict[tuple[int, ...], np.ndarray] = {}  # tile_weight by shape and inner edges
+        self._weights: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # by shape, edges
         self._free: list[int] = []
         self._n_slots = 0
         self._slot_bytes = (self.k + 1) * block * block * 4
@@ -189,11 +207,11 @@ class BlendWriter:
         if scores is not None and scores.shape != (self.k, window.height, window.width):
             raise ValueError(f"scores shape {scores.shape} != {(self.k, window.height, window.width)}")
         self._tiles[window] -= 1
-        weight = None
+        weight = ones_y = ones_x = None
         if scores is not None:
-            weight = self._tile_weight(window)
+            weight, ones_y, ones_x = self._tile_weight(window)
             if valid is not None and not valid.all():  # an all-valid tile keeps the shared weight (* 1 is exact)
-                weight = weight * valid
+                weight, ones_y = weight * valid, None
         for key in self._blocks_of(window):
             bw = self._block_window(key)
             inter = bw.intersection(window)
@@ -204,7 +222,10 @@ class BlendWriter:
                 t = inter.shift(-window.col_off, -window.row_off).slices()  # tile-local
                 b = inter.shift(-bw.col_off, -bw.row_off).slices()  # block-local
                 w = weight[t]
-                acc[(slice(None, self.k), *b)] += scores[(slice(None), *t)] * w
+                part = scores[(slice(None), *t)]  # [K, h, w]
+                if ones_y is None or ones_x is None or not (ones_y[t[0]].all() and ones_x[t[1]].all()):
+                    part = part * w  # where every weight is 1, s * 1 == s: the product is skipped, not changed
+                acc[(slice(None, self.k), *b)] += part
                 acc[(self.k, *b)] += w
             self._pending[key] -= 1
             if self._pending[key] == 0:
@@ -212,19 +233,24 @@ class BlendWriter:
             elif acc is not None:
                 self._store(key, acc)
 
-    def _tile_weight(self, window: PixelWindow) -> np.ndarray:
-        """:func:`tile_weight` of ``window``, made once per shape and set of inner edges (read-only)."""
+    def _tile_weight(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`tile_weight` of ``window`` and where its axis weights are 1 (``[h]``, ``[w]`` bool), made once
+        per shape and set of inner edges (read-only)."""
         key = (window.width, window.height, window.col_off > 0, window.row_off > 0,
                window.col_end < self.width, window.row_end < self.height)  # fmt: skip
-        weight = self._weights.get(key)
-        if weight is None:
+        got = self._weights.get(key)
+        if got is None:
             weight = tile_weight(window, self.width, self.height, self.overlap, self.margin)
-            weight.setflags(write=False)
-            self._weights[key] = weight
-        return weight
+            wy = axis_weight(window.height, window.row_off > 0, window.row_end < self.height, self.overlap, self.margin)
+            wx = axis_weight(window.width, window.col_off > 0, window.col_end < self.width, self.overlap, self.margin)
+            got = (weight, wy == 1.0, wx == 1.0)  # weight[i, j] == wy[i] * wx[j] is 1 where both are
+            for a in got:
+                a.setflags(write=False)
+            self._weights[key] = got
+        return got
 
     def _finalise(self, key: tuple[int, int], bw: PixelWindow, acc: np.ndarray) -> None:
-        cls = np.argmax(acc[: self.k], axis=0).astype(np.uint8)  # [h, w]
+        cls = class_argmax(acc[: self.k])  # [h, w] uint8
         cls[acc[self.k] <= 0] = NODATA
         self._write_block(bw, cls)
         slot = self._slots.pop(key, None)

@@ -154,8 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(p, raster=False)
     p.add_argument("--out", required=True, help="output directory")
 
-    p = sub.add_parser("bench", help="benchmarks that print figures: tiling | encoder | answer", add_help=False)
-    p.add_argument("which", choices=("tiling", "encoder", "answer"))
+    p = sub.add_parser("bench", help="benchmarks that print figures: tiling | encoder | answer | batch", add_help=False)
+    p.add_argument("which", choices=("tiling", "encoder", "answer", "batch"))
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    p = sub.add_parser("batch", help="one task over many rasters on Ray, to GeoParquet (see 'batch --help')",
+                       add_help=False, prefix_chars="\0")  # every argument goes to core.batch.cli
     p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
@@ -303,6 +307,8 @@ def _change_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--polygons", help="change polygons GeoPackage (default: none)")
     p.add_argument("--question", help="a change question answered from the measurement, e.g. 'how much forest "
                    "was lost?'")
+    p.add_argument("--caption", action="store_true", help="the language model also writes a short narrative "
+                   "around the measured figures, checked against them")
 
 
 def _run_change(engine: Any, args: argparse.Namespace, kw: dict[str, Any]) -> None:
@@ -311,7 +317,7 @@ def _run_change(engine: Any, args: argparse.Namespace, kw: dict[str, Any]) -> No
 
     after_bands = parse_bands(args.after_bands) if args.after_bands is not None else None
     r = engine.change(args.before, args.after, out=args.out, polygons=args.polygons, question=args.question,
-                      after_bands=after_bands, after_sensor=args.after_sensor, **kw)
+                      after_bands=after_bands, after_sensor=args.after_sensor, caption=args.caption, **kw)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2, default=str))
     else:
@@ -335,8 +341,14 @@ def _join_aoi(argv: list[str]) -> list[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit status (2 for bad input, 130 when cancelled)."""
     args = build_parser().parse_args(_join_aoi(list(sys.argv[1:] if argv is None else argv)))
+    if args.command == "batch":
+        from core.batch.cli import main as batch_main
+
+        return batch_main(args.rest)
     if args.command == "bench":
-        if args.which == "tiling":
+        if args.which == "batch":
+            from core.bench_batch import main as bench_main
+        elif args.which == "tiling":
             from core.bench_tiling import main as bench_main
         elif args.which == "answer":
             from core.bench_answer import main as bench_main

@@ -19,19 +19,12 @@ from core.analysis import AOILike, Area
 from core.config import EngineConfig
 from core.errors import InputError
 from core.progress import CancelledFn, ProgressFn, SubProgress, check_cancelled, no_progress
-from core.results import (
-    AnswerResult,
-    CaptionResult,
-    ClassifyResult,
-    GroundResult,
-    Provenance,
-    Retrieved,
-    SegmentResult,
-)  # fmt: skip
+from core.results import AnswerResult, CaptionResult, ClassifyResult, GroundResult, Provenance, Retrieved, SegmentResult
 from core.stats import SceneStats, describe_stats
 
 TextFn = Callable[[str], None]
 Imagery = tuple[Optional[Sequence[int]], Optional[str]]  # the user's (bands, sensor)
+WantsModel = Optional[Callable[[], bool]]  # whether a request needs the language model (asked once segmenting)
 MAX_QUESTION = 2000  # characters
 MAX_AREAS = 4  # segmentations kept for later questions; the oldest one's mask file goes first
 
@@ -49,7 +42,7 @@ class Engine:
         self.config = config or EngineConfig()  # validated when it was made
         if self.config.semantic_db and not Path(self.config.semantic_db).expanduser().is_dir():
             raise InputError(f"Semantic database not found: {self.config.semantic_db}")
-        self._loaded: Any = None
+        self._parts: Any = None  # core.model_parts.ModelParts: the segmenter alone, the full model when needed
         self._device: Optional[str] = None
         self._predict: Any = None
         self._providers: list[str] = []
@@ -87,59 +80,53 @@ class Engine:
         return self._device
 
     @property
-    def loaded(self) -> Any:
-        """The :class:`core.models_io.LoadedModel`, loaded on first use."""
-        if self._loaded is None:
-            from core.models_io import load_model
+    def parts(self) -> Any:
+        """The :class:`core.model_parts.ModelParts` of the configured model (nothing loads until a part is used)."""
+        if self._parts is None:
+            from core.model_parts import ModelParts
 
-            self._loaded = load_model(self.config.model, self.device, self.config.seed)
-        return self._loaded
+            self._parts = ModelParts(self.config.model, self.device, self.config.seed)
+        return self._parts
+
+    @property
+    def segmenter(self) -> Any:
+        """The :class:`core.model_parts.SegmenterPart`: all that segmentation and measured answers load."""
+        return self.parts.part
+
+    @property
+    def loaded(self) -> Any:
+        """The whole :class:`core.models_io.LoadedModel`, language model included, loaded on first use."""
+        return self.parts.full
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether any part of the model has loaded yet."""
+        return self._parts is not None and self._parts.any_loaded
 
     @property
     def classes(self) -> list[str]:
-        return list(self.loaded.model.cfg.seg_classes)
+        return self.segmenter.classes
 
     def _predictor(self) -> Any:
         if self._predict is None:
-            from core import models_io
+            from core.models_io import segmentation_predictor
 
-            backend = self.config.backend
-            if backend == "auto":  # onnxruntime is the faster CPU path; torch is the CUDA one
-                backend = "torch" if self.device.startswith("cuda") else "onnx"
-            if backend == "onnx":
-                try:
-                    path, note = models_io.onnx_segmenter(self.loaded, self.config.tile)
-                    self._predict, self._providers = models_io.onnx_predictor(path, self.device)
-                except (ImportError, ValueError) as exc:  # no onnx/onnxruntime, or a model ONNX cannot hold
-                    if self.config.backend != "auto":
-                        raise
-                    self.loaded.notes.append(f"the onnx backend is not available ({exc}); torch was used")
-                    backend = "torch"
-                else:
-                    if note:
-                        self.loaded.notes.append(note)
-            if backend == "torch":
-                self._predict, self._providers = models_io.torch_predictor(self.loaded.model, self.device), []
-            self._backend = backend
+            self._predict, self._providers, self._backend = segmentation_predictor(
+                self.segmenter, self.config.backend, self.device, self.config.tile)
         return self._predict
 
     def semantic_db(self) -> Any:
         """The faiss semantic database, or None when the model has none (retrieval then returns nothing)."""
         if not self._db_checked:
-            from core.models_io import default_semantic_db
-            from core.semantic_db import SemanticDB
+            from core.models_io import open_semantic_db
 
-            path = default_semantic_db(self.loaded, self.config.semantic_db)
-            if path is not None:
-                self._db = SemanticDB.load(path, expected_dim=self.loaded.model.cfg.retriever_dim)
-            elif self.loaded.model.cfg.retrieval_enabled:
-                self.loaded.notes.append("no semantic database for this model: nothing was retrieved "
-                                         "(build one with python -m core index)")
-            self._db_checked = True
+            self._db, self._db_checked = open_semantic_db(self.loaded, self.config.semantic_db), True
         return self._db
 
     def close(self) -> None:
         """Remove the engine's temporary files (segmentations kept for reuse between questions)."""
+        if self._parts is not None:
+            self._parts.wait()  # a background model load ends before the engine's files go
         if self._cleanup is not None:
             self._cleanup()
         self._workdir = self._cleanup = None
@@ -168,7 +155,8 @@ class Engine:
     def _provenance(self, area: Area, stats: Optional[SceneStats], tiles: int, timings: dict[str, float]) -> Provenance:
         details = list(self._providers) + (["picked by auto"] if self.config.backend == "auto" else [])
         backend = (self._backend or self.config.backend) + (f" ({'; '.join(details)})" if details else "")
-        notes = list(self.loaded.notes) + (list(stats.notes) if stats else [])
+        part = self.segmenter
+        notes = list(part.notes) + (list(stats.notes) if stats else [])
         if area.profile.note:
             notes.append(area.profile.note)
         if area.profile.spectral is not None:
@@ -176,22 +164,28 @@ class Engine:
         if stats is not None:
             from core.landcover.resolution import training_note
 
-            far = training_note(stats.gsd_m, list(self.loaded.model.cfg.trained_gsd_m))
+            far = training_note(stats.gsd_m, list(part.cfg.trained_gsd_m))
             notes += [far] if far else []
         return Provenance(
             raster=area.info.path, crs=area.info.crs, aoi=list(area.bounds), band_profile=area.profile.to_dict(),
             class_stats=list(stats.classes) if stats else [], tiles=tiles, timings=timings, device=self.device,
-            backend=backend, model_id=self.loaded.model_id, notes=notes,
+            backend=backend, model_id=part.model_id, notes=notes,
         )  # fmt: skip
 
-    def _segment_area(self, area: Area, out: Optional[str], progress: ProgressFn,
-                      cancelled: Optional[CancelledFn]) -> tuple[str, SceneStats, int]:
-        """Tiled segmentation of the area at full resolution, cached per area for later questions."""
+    def _segment_area(self, area: Area, out: Optional[str], progress: ProgressFn, cancelled: Optional[CancelledFn],
+                      wants_model: WantsModel = None) -> tuple[str, SceneStats, int]:
+        """Tiled segmentation of the area at full resolution, cached per area for later questions.
+
+        When ``wants_model()`` says the request needs the language model, it starts loading in the background
+        (once the segmenter is ready) and segmentation runs meanwhile.
+        """
         from core.tiled import segment_raster
 
         key = area.key + (self.config.tile, self.config.overlap, self.config.backend)
         if key in self._segmentations:  # segmented before: reused, copied to ``out`` when one is asked for
             self._segmentations.move_to_end(key)
+            if wants_model is not None and wants_model():
+                self.parts.preload()
             kept = self._segmentations[key]
             if out is not None:
                 check_cancelled(cancelled)
@@ -205,6 +199,8 @@ class Engine:
         predict = self._predictor()
         if area.profile.spectral is not None:
             predict = self._spectral(predict)
+        if wants_model is not None and wants_model():
+            self.parts.preload()
         result = segment_raster(
             area.info.path, predict, self.classes, target, tile=self.config.tile,
             overlap=self.config.overlap, batch_size=self.config.batch_size, window=area.window,
@@ -229,23 +225,23 @@ class Engine:
         return analysis.locate(raster, aoi, bands=imagery[0], sensor=imagery[1], spectral=spectral)
 
     def _spectral(self, predict: Any) -> Any:
-        """``predict`` followed by the model's spectral refiner (loaded once)."""
-        from core import models_io
+        """``predict`` followed by the model's spectral refiner (checked now, loaded once, in the background)."""
+        from core.model_parts import refiner_in_background
+        from core.models_io import spectral_predictor
 
         if self._refiner is None:
-            folder = models_io.refiner_dir(self.config.model)
-            assert folder is not None, "a spectral profile needs a refiner"
-            self._refiner = models_io.load_refiner(folder, self.classes, self.device)
-        return models_io.spectral_predictor(predict, self._refiner)
+            self._refiner = refiner_in_background(self.config.model, self.classes, self.device)
+        return spectral_predictor(predict, self._refiner.result)
 
     def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn], cancelled: Optional[CancelledFn],
                  out: Optional[str] = None, upto: float = 0.7, writes: Sequence[tuple[Optional[str], str]] = (),
-                 imagery: Imagery = (None, None)) -> tuple[Area, SceneStats, int, dict[str, float]]:
+                 imagery: Imagery = (None, None), wants_model: WantsModel = None,
+                 ) -> tuple[Area, SceneStats, int, dict[str, float]]:
         """Place the AOI, check the outputs, load the model, segment and measure (to ``out``, else the cache).
 
         ``writes``: (path, format) of the request's other outputs, checked here with ``out`` before the model
         loads (never an input, the right extension, a folder that exists). ``imagery``: the user's (bands,
-        sensor), see :func:`core.imagery.choose_bands`.
+        sensor), see :func:`core.imagery.choose_bands`. ``wants_model``: see :meth:`_segment_area`.
         """
         from core.outputs import check_output, input_files
 
@@ -258,16 +254,17 @@ class Engine:
             check_output(path, fmt, inputs)
         check_cancelled(cancelled)
         report(0.02, "loading the model")
-        _ = self.loaded
+        _ = self.segmenter
         t1 = time.perf_counter()
-        _, stats, tiles = self._segment_area(area, out, SubProgress(report, 0.05, upto), cancelled)
+        _, stats, tiles = self._segment_area(area, out, SubProgress(report, 0.05, upto), cancelled, wants_model)
         t2 = time.perf_counter()
         return area, stats, tiles, {"open": t1 - t0, "segment": t2 - t1}
 
     def _look(self, raster: str, aoi: AOILike, report: ProgressFn, cancelled: Optional[CancelledFn],
               stage: str, imagery: Imagery) -> tuple[Area, SceneStats, int, dict[str, float], Any, list[Retrieved]]:
         """Segment and measure the area, read its image for the model and retrieve descriptions."""
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, imagery=imagery)
+        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, imagery=imagery,
+                                                    wants_model=lambda: True)
         t0 = time.perf_counter()
         image = self.image(area)
         retrieved = self._retrieve(image)
@@ -280,7 +277,7 @@ class Engine:
         """The area (or a window of it) as the model's image tensor [1, 3, S, S] on the engine's device."""
         import torch
 
-        size = self.loaded.model.cfg.vision_image_size
+        size = self.segmenter.cfg.vision_image_size
         image = analysis.image_for_model(area, size, window)
         return torch.from_numpy(image)[None].to(self.device)  # [1, 3, S, S]
 
@@ -342,10 +339,14 @@ class Engine:
             raise InputError(f"The question is {len(question):,} characters long; ask it in at most {MAX_QUESTION:,}.")
         choices = check_options(choices, "choices")
         from core.query.answer import answer_question
+        from core.query.parse import parse_question
         from models.prompts import match_choice
 
         report = progress or no_progress
-        area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, imagery=(bands, sensor))
+        area, stats, tiles, timings = self._prepare(
+            raster, aoi, report, cancelled, imagery=(bands, sensor),
+            wants_model=lambda: parse_question(question.strip(), self.classes) is None,  # not measured: the model's
+        )  # fmt: skip
         t0 = time.perf_counter()
         facts = self._facts(area)
         seen: dict[str, Any] = {}
@@ -437,7 +438,8 @@ class Engine:
             raise InputError("Say what to find, e.g. 'the playgrounds'.")
         report = progress or no_progress
         area, stats, tiles, timings = self._prepare(raster, aoi, report, cancelled, writes=[(out, "gpkg")],
-                                                    imagery=(bands, sensor))
+                                                    imagery=(bands, sensor),
+                                                    wants_model=lambda: parse_phrase(prompt, self.classes) is None)
         query = parse_phrase(prompt, self.classes)
         if query is not None:
             from core.instances.ground import ground_instances
@@ -448,7 +450,7 @@ class Engine:
             found = ground_instances(facts.grid, facts.found(query.cls), self.classes, query, area,
                                      SubProgress(report, 0.7, 0.97), cancelled)
             layer = write_objects_gpkg(out, found.objects, area.info.crs, prompt=prompt.strip(), source=area.info.path,
-                                       model=self.loaded.model_id, oriented=oriented) if out else None
+                                       model=self.segmenter.model_id, oriented=oriented) if out else None
             timings["instances"] = time.perf_counter() - t0
             prov = self._provenance(area, stats, tiles, timings)
             prov.notes += [n for n in found.notes if n not in prov.notes]
@@ -466,7 +468,7 @@ class Engine:
             from core.geo import write_boxes_gpkg
 
             layer = write_boxes_gpkg(out, boxes, area.info.crs, prompt=prompt.strip(), source=area.info.path,
-                                     model=self.loaded.model_id)
+                                     model=self.segmenter.model_id)
         prov = self._provenance(area, stats, tiles + windows, timings)
         report(1.0, "done")
         return GroundResult(prompt.strip(), boxes, layer, warnings, prov, source="model")
@@ -475,7 +477,8 @@ class Engine:
                polygons: Optional[str] = None, question: Optional[str] = None,
                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
                bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None,
-               after_bands: Optional[Sequence[int]] = None, after_sensor: Optional[str] = None) -> Any:
+               after_bands: Optional[Sequence[int]] = None, after_sensor: Optional[str] = None,
+               caption: bool = False, on_text: Optional[TextFn] = None) -> Any:
         """Land-cover change from ``before`` to ``after`` over their overlap, on the first raster's grid.
 
         The second raster is read onto the first's grid (a warped VRT, read window by window); both are segmented
@@ -483,12 +486,13 @@ class Engine:
         share), the change mask GeoTIFF ``out`` (default ``<before name>_change.tif``), change polygons
         (``polygons``, a GeoPackage), objects that appeared or disappeared, the noise floor (the segmentation's
         disagreement with itself on the first image, shifted half a pixel) and, with ``question``, its measured
-        answer. ``after_bands`` / ``after_sensor`` say how the second raster's bands are read.
+        answer. ``after_bands`` / ``after_sensor`` say how the second raster's bands are read. ``caption``: the
+        language model also writes a short narrative around the measured figures, checked against them.
         """
         from core.change.run import run_change
 
         return run_change(self, before, after, aoi, out, polygons, question, progress, cancelled, bands, sensor,
-                          after_bands, after_sensor)
+                          after_bands, after_sensor, caption, on_text)
 
 
 __all__ = ["Engine"]

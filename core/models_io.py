@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +31,15 @@ def offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # see core.onnx_backend.import_onnxruntime
     # torch makes its compiler cache folder on import (under TMPDIR by default): keep it with our caches
     from models.digest import cache_root
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "torchinductor"))
+
+
+def quiet_transformers() -> None:
+    """transformers' progress bars and warnings off (imported by the language side only: it is slow to import)."""
     try:
         from transformers.utils import logging as hf_logging
 
@@ -51,6 +57,8 @@ def resolve_device(device: str) -> str:
     """
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise InputError(f"Unknown device '{device}'; choose auto, cpu or cuda.")
+    if device == "cpu" or (device == "auto" and no_nvidia_device()):
+        return "cpu"  # decided without importing torch (a second or more, and 250 MB, for a segmentation)
     import torch
 
     if device == "auto":
@@ -58,6 +66,14 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("CUDA was asked for but no CUDA device is available; use --device cpu.")
     return device
+
+
+def no_nvidia_device() -> bool:
+    """True on a Linux machine without NVIDIA device nodes, where CUDA cannot be available (no torch needed)."""
+    import glob
+    import sys
+
+    return sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*")
 
 
 @dataclass
@@ -69,6 +85,11 @@ class LoadedModel:
     directory: Optional[Path]  # checkpoint directory, None for tiny / untrained
     notes: list[str]
 
+    @property
+    def segmenter(self) -> Any:
+        """The model's segmenter (models.segmenter.Segmenter)."""
+        return self.model.segmenter
+
 
 def load_model(name: str, device: str, seed: int = 0) -> LoadedModel:
     """Load ``default`` (resources/model), ``tiny`` (random, seeded) or a checkpoint directory.
@@ -77,6 +98,7 @@ def load_model(name: str, device: str, seed: int = 0) -> LoadedModel:
         InputError: a checkpoint directory that does not exist or holds no ``config.json``.
     """
     offline()
+    quiet_transformers()
     import torch
 
     from models.config import VLMConfig
@@ -95,7 +117,7 @@ def load_model(name: str, device: str, seed: int = 0) -> LoadedModel:
         directory = DEFAULT_MODEL_DIR if name == "default" else Path(name).expanduser()
         check_checkpoint(directory)
         model = _from_pretrained(EarthVLM, directory)
-        model_id = _model_id(directory)
+        model_id = model_id_of(directory)
     model.to(device).eval()
     return LoadedModel(model, model_id, directory, notes)
 
@@ -131,8 +153,13 @@ def check_checkpoint(directory: Path) -> None:
 
 def _from_pretrained(cls: Any, directory: Path) -> Any:
     """``cls.from_pretrained(directory)`` with every failure turned into one sentence naming the folder."""
+    return load_or_explain(lambda: cls.from_pretrained(directory), directory)
+
+
+def load_or_explain(load: Callable[[], Any], directory: Path) -> Any:
+    """``load()`` (of the checkpoint in ``directory``) with every failure turned into one sentence naming it."""
     try:
-        return cls.from_pretrained(directory)
+        return load()
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as e:  # config keys, damaged safetensors, shapes, missing base weights...
@@ -142,19 +169,20 @@ def _from_pretrained(cls: Any, directory: Path) -> Any:
         raise InputError(f"Could not load the model in {directory}: {text}") from None
 
 
-def _model_id(directory: Path) -> str:
+def model_id_of(directory: Path) -> str:
+    """The checkpoint's name: its ``model_id.txt``, else the folder name."""
     card = directory / "model_id.txt"
     return card.read_text().strip() if card.is_file() else directory.name
 
 
-def torch_predictor(model: Any, device: str) -> PredictFn:
-    """``predict(batch [B,3,h,w] float32 0..1) -> class probabilities [B,K,h,w]`` with the torch model."""
+def torch_predictor(segmenter: Any, device: str) -> PredictFn:
+    """``predict(batch [B,3,h,w] float32 0..1) -> class probabilities [B,K,h,w]`` with the torch segmenter."""
     import torch
 
     def predict(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-            logits = model.segment(x)  # [B, K, h, w]
+            logits = segmenter(x)  # [B, K, h, w]
             return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
     return predict
@@ -172,8 +200,9 @@ def onnx_predictor(path: Path, device: str) -> tuple[PredictFn, list[str]]:
     return session, session.providers
 
 
-def onnx_segmenter(loaded: LoadedModel, tile: int) -> tuple[Path, str]:
-    """The ONNX export of the loaded model's segmenter, made once and kept by the weights' sha256.
+def onnx_segmenter(loaded: Any, tile: int) -> tuple[Path, str]:
+    """The ONNX export of ``loaded``'s segmenter (a :class:`LoadedModel` or a
+    :class:`core.model_parts.SegmenterPart`), made once and kept by the weights' sha256.
 
     An ``onnx/segmenter.onnx`` beside the checkpoint is used when it was exported from these very weights (and,
     if it is a fixed-size export, for this tile size); otherwise the export is cached under
@@ -184,7 +213,7 @@ def onnx_segmenter(loaded: LoadedModel, tile: int) -> tuple[Path, str]:
     from models.digest import cache_root, module_sha256
     from models.onnx_export import SEGMENTER_FORMAT, export_segmenter, read_onnx_metadata
 
-    digest = module_sha256(loaded.model.segmenter)
+    digest = module_sha256(loaded.segmenter)
     note = ""
     if loaded.directory is not None and (loaded.directory / "onnx" / "segmenter.onnx").is_file():
         beside = loaded.directory / "onnx" / "segmenter.onnx"
@@ -200,8 +229,107 @@ def onnx_segmenter(loaded: LoadedModel, tile: int) -> tuple[Path, str]:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(str(path), suffix=".onnx") as tmp:
-            export_segmenter(loaded.model.segmenter, tmp, tile_size=tile, model_id=loaded.model_id)
+            export_segmenter(loaded.segmenter, tmp, tile_size=tile, model_id=loaded.model_id)
     return path, note
+
+
+def segmentation_predictor(part: Any, backend: str, device: str, tile: int) -> tuple[PredictFn, list[str], str]:
+    """The segmentation predictor of ``part`` (a :class:`core.model_parts.SegmenterPart`) for ``backend``.
+
+    ``auto`` takes onnxruntime on CPU (the faster path there) and torch on CUDA; when onnx is not available
+    (no onnx/onnxruntime, or a model ONNX cannot hold), ``auto`` falls back to torch and says so in the part's
+    notes. Returns the predictor, the providers it took and the backend really used.
+    """
+    used = backend
+    if used == "auto":
+        used = "torch" if device.startswith("cuda") else "onnx"
+    if used == "onnx":
+        try:
+            path, note = _checkpoint_export(part, tile)
+            predict, providers = onnx_predictor(path, device)
+            if list(predict.classes) != list(part.classes):  # a cached export that is not this model's after all
+                path, note = onnx_segmenter(part, tile)
+                predict, providers = onnx_predictor(path, device)
+        except (ImportError, ValueError) as exc:
+            if backend != "auto":
+                raise
+            part.notes.append(f"the onnx backend is not available ({exc}); torch was used")
+        else:
+            if note:
+                part.notes.append(note)
+            return predict, providers, used
+    return torch_predictor(part.segmenter, device), [], "torch"
+
+
+def _checkpoint_export(part: Any, tile: int) -> tuple[Path, str]:
+    """:func:`onnx_segmenter` of ``part``, through :func:`cached_export` when the segmenter is not loaded (then
+    it need not load: a segmentation with a cached export never imports torch)."""
+    directory = part.directory
+    if directory is not None and not part.segmenter_loaded:
+        path = cached_export(directory)
+        if path is not None:
+            return path, ""
+    path, note = onnx_segmenter(part, tile)
+    if directory is not None and path != directory / "onnx" / "segmenter.onnx":
+        remember_export(directory, path)
+    return path, note
+
+
+def open_semantic_db(loaded: LoadedModel, explicit: Optional[str]) -> Any:
+    """The model's faiss semantic database (:class:`core.semantic_db.SemanticDB`), or None when it has none
+    (a note then says that nothing was retrieved, when the model retrieves)."""
+    from core.semantic_db import SemanticDB
+
+    path = default_semantic_db(loaded, explicit)
+    if path is not None:
+        return SemanticDB.load(path, expected_dim=loaded.model.cfg.retriever_dim)
+    if loaded.model.cfg.retrieval_enabled:
+        loaded.notes.append("no semantic database for this model: nothing was retrieved (build one with python -m "
+                            "core index)")
+    return None
+
+
+CHECKPOINT_EXPORTS = "checkpoints"  # under cache_root()/onnx: checkpoint key -> the export of its segmenter
+
+
+def checkpoint_key(directory: Path) -> str:
+    """sha256 over a checkpoint's ``config.json`` and ``model.safetensors``: the config names the bases by their
+    own sha256 and the safetensors file holds the trained tensors, so the key names the segmenter's weights
+    without building it (or importing torch)."""
+    from models.digest import file_sha256
+
+    parts = [file_sha256(directory / name) for name in ("config.json", "model.safetensors")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _export_alias(directory: Path) -> Path:
+    from models.digest import cache_root
+    from models.onnx_export import SEGMENTER_FORMAT
+
+    return cache_root() / "onnx" / CHECKPOINT_EXPORTS / f"{checkpoint_key(directory)[:32]}-v{SEGMENTER_FORMAT}.txt"
+
+
+def cached_export(directory: Optional[Path]) -> Optional[Path]:
+    """The cached ONNX export made earlier from the segmenter of the checkpoint in ``directory`` (found by
+    :func:`checkpoint_key`), or None: none yet, no checkpoint, or one with its own ``onnx/segmenter.onnx``
+    (that one is checked against the weights by :func:`onnx_segmenter`)."""
+    if directory is None or (directory / "onnx" / "segmenter.onnx").is_file():
+        return None
+    alias = _export_alias(directory)
+    if not alias.is_file():
+        return None
+    path = Path(alias.read_text(encoding="utf-8").strip())
+    return path if path.is_file() else None
+
+
+def remember_export(directory: Path, path: Path) -> None:
+    """Record that ``path`` is the export of the checkpoint in ``directory`` (see :func:`cached_export`)."""
+    from core.outputs import atomic_file
+
+    alias = _export_alias(directory)
+    alias.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(str(alias), suffix=".txt") as tmp:
+        Path(tmp).write_text(str(path), encoding="utf-8")
 
 
 def default_semantic_db(loaded: LoadedModel, explicit: Optional[str]) -> Optional[Path]:
@@ -235,6 +363,22 @@ def refiner_dir(model: str) -> Optional[Path]:
     return folder if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file() else None
 
 
+def check_refiner(folder: Path, classes: list[str]) -> None:
+    """Refuse, from its config alone (no torch), a spectral refiner whose classes are not the model's.
+
+    Raises:
+        InputError: an unreadable config.json, or classes that are not the model's.
+    """
+    import json
+
+    try:
+        theirs = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("classes")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
+        raise InputError(f"Could not load the spectral refiner in {folder}: {str(e).splitlines()[0][:200]}") from None
+    if theirs is not None and list(theirs) != list(classes):
+        raise InputError(f"The spectral refiner in {folder} has classes {theirs}, but the model has {list(classes)}.")
+
+
 def load_refiner(folder: Path, classes: list[str], device: str) -> Any:
     """The :class:`models.spectral.SpectralRefiner` in ``folder``, checked against the segmenter's classes.
 
@@ -253,12 +397,21 @@ def load_refiner(folder: Path, classes: list[str], device: str) -> Any:
     return refiner.to(device).eval()
 
 
-def spectral_predictor(predict: PredictFn, refiner: Any) -> PredictFn:
+def spectral_predictor(predict: PredictFn, refiner: Callable[[], Any]) -> PredictFn:
     """``predict`` on the RGB channels of a batch, then the refiner on the reflectance planes beside them
-    (``[B, 3 + 8, h, w]``, see :func:`core.raster.read_window`); a 3-channel batch is predicted as before."""
+    (``[B, 3 + 8, h, w]``, see :func:`core.raster.read_window`); a 3-channel batch is predicted as before.
+    ``refiner()`` gives the refiner (called once the first batch is predicted: it may still be loading). The
+    refiner runs tile by tile: its full-resolution activations are 4 times smaller than a batch of 4's (seen:
+    the demo's peak memory 1.5 -> 1.1 GB), with the same output to the bit on this CPU, and no slower."""
 
     def run(batch: np.ndarray) -> np.ndarray:
         probs = predict(np.ascontiguousarray(batch[:, :3]))
-        return probs if batch.shape[1] == 3 else refiner.refine(probs, batch[:, 3:])
+        if batch.shape[1] == 3:
+            return probs
+        model = refiner()
+        probs = probs if probs.flags.writeable else probs.copy()
+        for i in range(len(probs)):  # [1, K, h, w] at a time, in place
+            probs[i : i + 1] = model.refine(probs[i : i + 1], batch[i : i + 1, 3:])
+        return probs
 
     return run

@@ -53,11 +53,13 @@ def show_on_first_start(dock: QgsDockWidget, iface: Any) -> bool:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What the user submitted: the words, which target, which raster layer (id, "" when none)."""
+    """What the user submitted: the words, which target, which raster layer (id, "" when none) and which raster to
+    compare it with (id, "" when none)."""
 
     text: str
     target_kind: str
     layer_id: str
+    compare_id: str = ""
 
 
 class ChatDock(QgsDockWidget):
@@ -106,6 +108,10 @@ class ChatDock(QgsDockWidget):
         self.bands_button.clicked.connect(self.bandsRequested.emit)
         row.addWidget(self.bands_button)
         layout.addLayout(row)
+        from .compare_picker import ComparePicker
+
+        self.compare_picker = ComparePicker(self.raster_combo)
+        layout.addWidget(self.compare_picker)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("About"))
@@ -181,7 +187,8 @@ class ChatDock(QgsDockWidget):
     def submit(self) -> None:
         """Emit the typed text as a request (validation is the controller's job)."""
         layer = self.raster_combo.currentLayer()
-        self.requestSubmitted.emit(ChatRequest(self.input.text(), self.target_kind(), layer.id() if layer else ""))
+        self.requestSubmitted.emit(ChatRequest(self.input.text(), self.target_kind(), layer.id() if layer else "",
+                                               self.compare_picker.layer_id()))
 
     def target_kind(self) -> str:
         """The target picked in the panel."""

@@ -132,6 +132,10 @@ class ChatController:
         if self.task is not None:
             self.message("An answer is still running: wait for it or cancel it.")
             return None
+        from .compare_picker import is_change_question, submit_change
+
+        if getattr(request, "compare_id", "") and is_change_question(request.text):  # a second date is picked
+            return submit_change(self, request)
         try:
             intent = parse_intent(request.text)
             layer = QgsProject.instance().mapLayer(request.layer_id) if request.layer_id else None

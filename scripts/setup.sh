@@ -35,12 +35,13 @@ fi
 
 # 3. Pinned packages, reinstalled only when a requirements file changed.
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-batch.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing pinned Python packages (torch 2.13.0 CPU, rasterio, faiss, onnxruntime, transformers...)"
-  .venv/bin/python -m pip install -q -r requirements.txt -r requirements-dev.txt 2>&1 | grep -v "is ignored" || true
+  say "installing pinned Python packages (torch 2.13.0 CPU, rasterio, faiss, onnxruntime, transformers, ray...)"
+  .venv/bin/python -m pip install -q -r requirements.txt -r requirements-dev.txt -r requirements-batch.txt 2>&1 \
+    | grep -v "is ignored" || true
   .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -c "import numpy, torch, rasterio, faiss, onnxruntime, transformers, qgis.core" \
+  .venv/bin/python -c "import numpy, torch, rasterio, faiss, onnxruntime, transformers, ray, geopandas, qgis.core" \
     || { say "the venv does not import its packages"; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from core.blend import NODATA, BlendWriter, axis_weight, tile_weight
+from core.blend import NODATA, BlendWriter, axis_weight, class_argmax, tile_weight
 from core.tiling import PixelWindow, tile_plan
 from tests.rasters import UTM_CRS, UTM_TRANSFORM
 
@@ -142,3 +142,14 @@ def test_accumulator_storage_is_about_one_tile_row(tmp_path: Path) -> None:
     block_rows_per_tile_row = tile // block + 2
     assert writer._n_slots <= slots_per_block_row * block_rows_per_tile_row
     assert writer._n_slots < writer.nbx * writer.nby / 3
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 255])
+def test_class_argmax_equals_numpy_argmax_with_ties_and_nans(k: int) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 4, (k, 37, 53)).astype(np.float32)  # few values: many ties between classes
+    scores[rng.random(scores.shape) < 0.02] = np.nan  # NaN is the maximum for np.argmax (first NaN wins)
+    scores[:, 0, :] = -np.inf
+    got = class_argmax(scores)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, np.argmax(scores, axis=0))

@@ -82,3 +82,32 @@ def test_onnx_cache_is_keyed_by_format_and_fixed_size_exports_fit_their_tile(tmp
     loaded.directory = tmp_path / "ckpt"
     assert onnx_segmenter(loaded, tile=64) == (beside, "")
     assert onnx_segmenter(loaded, tile=128) == (path, "")  # another tile size: the dynamic export
+
+
+def test_the_refiner_runs_tile_by_tile_with_the_batched_result(tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from core.models_io import check_refiner, spectral_predictor
+    from models.spectral import SpectralConfig, SpectralRefiner
+
+    classes = ["water", "forest", "town"]
+    torch.manual_seed(0)
+    refiner = SpectralRefiner(SpectralConfig(classes, hidden=4)).eval()
+    with torch.no_grad():
+        for p in refiner.net[-1].parameters():
+            p.normal_(0.0, 1.0)  # a refiner that changes the probabilities
+    rng = np.random.default_rng(0)
+    probs = rng.random((3, 3, 24, 20), dtype=np.float32)
+    probs /= probs.sum(axis=1, keepdims=True)
+    batch = np.concatenate([rng.random((3, 3, 24, 20), dtype=np.float32),
+                            rng.random((3, 8, 24, 20), dtype=np.float32)], axis=1)  # [B, 3 + 8, h, w]
+    run = spectral_predictor(lambda x: probs.copy(), lambda: refiner)
+    expected = refiner.refine(probs, batch[:, 3:])
+    assert not np.allclose(expected, probs, atol=1e-3)
+    np.testing.assert_allclose(run(batch), expected, rtol=0, atol=1e-6)
+    assert np.array_equal(run(batch[:, :3]), probs)  # RGB only: no refiner
+    refiner.save_pretrained(tmp_path / "spectral")
+    check_refiner(tmp_path / "spectral", classes)
+    with pytest.raises(InputError, match="has classes"):
+        check_refiner(tmp_path / "spectral", ["water", "forest"])

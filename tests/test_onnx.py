@@ -4,6 +4,7 @@ as Deepness reads it; fixed-size and old logits exports; providers; tower."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from core.errors import InputError
-from core.onnx_backend import OnnxSegmenter, choose_providers
+from core.onnx_backend import OnnxSegmenter, choose_providers, import_onnxruntime
 from models.config import VLMConfig
 from models.onnx_export import (
     ONNX_OPSET,
@@ -88,7 +89,8 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
 
 def test_output_is_probabilities_with_static_classes(tmp_path: Path) -> None:
     import onnx
-    import onnxruntime as ort
+
+    ort = import_onnxruntime()
 
     cfg = VLMConfig.tiny(seg_classes=["a", "b", "c", "d", "e"])
     path = export_segmenter(Segmenter(cfg).eval(), tmp_path / "seg.onnx", tile_size=64)
@@ -102,7 +104,7 @@ def test_output_is_probabilities_with_static_classes(tmp_path: Path) -> None:
 
 def test_deepness_reads_the_metadata(tmp_path: Path) -> None:
     """Each key parsed the way Deepness's ModelBase does (json.loads of the raw string); input shape static."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     cfg = VLMConfig.tiny(seg_classes=["water", "forest", "town"], trained_gsd_m=[0.5])
     path = export_segmenter(Segmenter(cfg).eval(), tmp_path / "seg.onnx", tile_size=96, overlap=24, fixed_size=True)
@@ -165,7 +167,7 @@ class _Tower(torch.nn.Module):
 
 
 def test_image_tower(tmp_path: Path) -> None:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     tower = _Tower().eval()
     path = export_image_tower(tower, tmp_path / "tower.onnx", image_size=32, model_id="t")
@@ -180,3 +182,19 @@ def test_image_tower(tmp_path: Path) -> None:
 def test_core_import_stays_light() -> None:
     code = "import sys, core.onnx_backend; assert not {'torch', 'onnxruntime', 'onnx'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_a_session_leaves_nothing_in_tmpdir(tmp_path: Path) -> None:
+    """onnxruntime's telemetry client writes ``$TMPDIR/.ses`` on import unless turned off (import_onnxruntime)."""
+    path = export_segmenter(Segmenter(VLMConfig.tiny()).eval(), tmp_path / "seg.onnx", tile_size=32)
+    scratch, home = tmp_path / "tmp", tmp_path / "home"
+    scratch.mkdir()
+    home.mkdir()
+    code = ("import numpy as np; from core.onnx_backend import OnnxSegmenter; "
+            f"OnnxSegmenter({str(path)!r}, device='cpu')(np.zeros((1, 3, 32, 32), np.float32))")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(TMPDIR=str(scratch), HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
+               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    assert sorted(p.name for p in scratch.iterdir()) == []
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []

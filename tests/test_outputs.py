@@ -109,7 +109,7 @@ def test_segment_onto_its_input_refuses_before_the_model_loads(scene: Path) -> N
     with Engine(EngineConfig(model="tiny", device="cpu", tile=64, overlap=16)) as engine:
         with pytest.raises(InputError, match="one of the inputs"):
             engine.segment(str(scene), out=str(scene))
-        assert engine._loaded is None  # refused before any model loaded
+        assert not engine.model_loaded  # refused before any model loaded
     assert _sha(scene) == before
     with rasterio.open(scene) as ds:
         assert ds.count == 3  # still the imagery, not a class mask

@@ -45,14 +45,12 @@ class Grid:
         """The mean ground pixel size in metres (geodesic on geographic CRSs)."""
         return pixel_m(self.transform, self.crs, self.height, self.width)
 
-    def scaled(self, factor: float, shift: float = 0.0) -> Grid:
-        """The same area in pixels ``factor`` times larger, its origin moved by ``shift`` of a new pixel
-        along both axes (one extra row and column so the area stays covered)."""
+    def moved(self, pixels: int) -> Grid:
+        """The same grid moved by a whole number of its pixels along both axes (no resampling: pixels match)."""
         from affine import Affine
 
-        t = Affine(*self.transform) * Affine.translation(shift * factor, shift * factor) * Affine.scale(factor)
-        return Grid(self.crs, tuple(t)[:6], math.ceil(self.width / factor) + 1,  # type: ignore[arg-type]
-                    math.ceil(self.height / factor) + 1)
+        t = Affine(*self.transform) * Affine.translation(pixels, pixels)
+        return Grid(self.crs, tuple(t)[:6], self.width, self.height)  # type: ignore[arg-type]
 
 
 def _crs_text(crs: Any) -> str:

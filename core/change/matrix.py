@@ -14,6 +14,7 @@ NODATA = 255
 BLOCK_PIXELS = 1 << 21  # rows are read in blocks of about this many pixels
 NOISE_FACTOR = 2.0  # a from-to change is reported when it is larger than this many times its noise floor
 MIN_PIXELS = 4  # and covers at least this many pixels (a smaller patch is a speck, as objects are counted)
+NOISE_Z = 2.0  # the noise count's upper bound: this many standard deviations above it (Poisson, about 98%)
 
 
 def blocks(height: int, width: int) -> Iterator[tuple[int, int]]:
@@ -109,10 +110,14 @@ def reported_pairs(areas: np.ndarray, noise_rate: np.ndarray, pixel_m2: float,
     """Bool [k, k]: off-diagonal pairs whose area beats ``factor`` x their noise floor and :data:`MIN_PIXELS`.
 
     ``noise_rate`` [k, k] is each pair's share of unchanged ground in the noise test; the floor of a pair is
-    that share of the compared area.
+    that share of the compared area, counted in pixels ``n`` and raised to its upper bound
+    ``n + Z sqrt(n) + Z^2 / 2`` (:data:`NOISE_Z`): one noise map measures a rare pair's disagreement from a few
+    pixels, and a few pixels more on the second date are no evidence of change.
     """
     total = float(areas.sum())
-    out = (areas > factor * noise_rate * total) & (areas >= MIN_PIXELS * pixel_m2 * (1 - 1e-6))
+    noise_px = noise_rate * total / pixel_m2
+    bound_m2 = (noise_px + NOISE_Z * np.sqrt(noise_px) + NOISE_Z**2 / 2) * pixel_m2
+    out = (areas >= factor * bound_m2 * (1 - 1e-6)) & (areas >= MIN_PIXELS * pixel_m2 * (1 - 1e-6))
     np.fill_diagonal(out, False)
     return out
 

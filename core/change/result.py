@@ -33,7 +33,8 @@ class NoiseFloor:
     def sentence(self) -> str:
         return (f"The segmentation disagrees with itself on {100 * self.disagreement:.1f}% of unchanged ground "
                 f"({self.method}); a from-to change smaller than {self.factor:g} times its share of that "
-                f"disagreement, or than {MIN_PIXELS} pixels, is not reported as change.")
+                f"disagreement (its upper bound, as measured from one noise map), or than {MIN_PIXELS} pixels, is not "
+                "reported as change.")
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "disagreement": round(self.disagreement, 6), "factor": self.factor,
@@ -59,6 +60,7 @@ class ChangeResult:
     after_bands: dict[str, Any] = field(default_factory=dict)  # the second date's band profile
     notes: list[str] = field(default_factory=list)
     answer: Optional[dict[str, Any]] = None  # a measured change question's answer, when one was asked
+    caption: Optional[dict[str, Any]] = None  # the model's narrative, checked (core.change.caption), when asked
 
     # ----- figures --------------------------------------------------------------------------------
     def area(self, src: str, dst: str) -> float:
@@ -125,5 +127,5 @@ class ChangeResult:
             "polygons_path": self.polygons_path, "polygons": len(self.patches),
             "patches": [p.to_dict() for p in self.patches[:20]],
             "objects": [o.to_dict() for o in self.objects], "after_bands": self.after_bands, "notes": self.notes,
-            "answer": self.answer, "provenance": prov,
+            "answer": self.answer, "caption": self.caption, "provenance": prov,
         }  # fmt: skip

@@ -11,16 +11,16 @@ from core.analysis import AOILike, Area
 from core.errors import InputError
 from core.progress import CancelledFn, ProgressFn, SubProgress, check_cancelled, no_progress
 
-NOISE_SHIFT = 0.5  # the noise test's shift, in pixels of the coarser date
+NOISE_SHIFT_PX = 3  # the noise test moves the tiles this many pixels (whole pixels: the image is not resampled)
 
 
 def run_change(engine: Any, before: str, after: str, aoi: AOILike = None, out: Optional[str] = None,
                polygons: Optional[str] = None, question: Optional[str] = None,
                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelledFn] = None,
                bands: Optional[Sequence[int]] = None, sensor: Optional[str] = None,
-               after_bands: Optional[Sequence[int]] = None, after_sensor: Optional[str] = None) -> Any:
+               after_bands: Optional[Sequence[int]] = None, after_sensor: Optional[str] = None,
+               caption: bool = False, on_text: Optional[Any] = None) -> Any:
     """See :meth:`core.engine.Engine.change`."""
-    from core import analysis
     from core.change.grid import Grid, overlap_bounds, raster_pixel_m, resampling_for, warp_to_grid
     from core.change.questions import parse_change_question
     from core.outputs import check_output, input_files
@@ -29,8 +29,8 @@ def run_change(engine: Any, before: str, after: str, aoi: AOILike = None, out: O
     t0 = time.perf_counter()
     if question is not None and not question.strip():
         raise InputError("The question is empty.")
-    later = analysis.locate(after, None, bands=after_bands, sensor=after_sensor)  # checks the second raster
-    first = analysis.locate(before, None, bands=bands, sensor=sensor)
+    later = engine.locate(after, None, (after_bands, after_sensor))  # checks the second raster; NIR as the first
+    first = engine.locate(before, None, (bands, sensor))
     if out is None:
         out = os.path.abspath(f"{os.path.splitext(os.path.basename(str(before)))[0]}_change.tif")
     inputs = input_files(first.info.path) + input_files(later.info.path)
@@ -56,18 +56,14 @@ def run_change(engine: Any, before: str, after: str, aoi: AOILike = None, out: O
     vrt = warp_to_grid(later.info.path, grid, work / f"after_on_before_{engine._made}.vrt",
                        resampling_for(after_m, before_m))
     after_mask = _segment(engine, vrt, area, later.profile, SubProgress(report, 0.35, 0.62), cancelled)
-    coarse = max(before_m, after_m)
-    factor = coarse / before_m
-    shifted = warp_to_grid(area.info.path, grid.scaled(factor, NOISE_SHIFT),
-                           work / f"noise_shifted_{engine._made}.vrt", resampling_for(before_m, coarse))
-    back = warp_to_grid(shifted, grid, work / f"noise_back_{engine._made}.vrt", "bilinear")
-    control = _segment(engine, back, area, area.profile, SubProgress(report, 0.62, 0.9), cancelled)
+    control = _control(engine, area, grid, later.info.path, (before_m, after_m), SubProgress(report, 0.62, 0.9),
+                       cancelled)
     timings["segment_after"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     report(0.92, "comparing")
     result = compare(engine, before, after, before_mask, after_mask, control, out, polygons,
-                     _method(before_m, coarse), cancelled)
+                     _method(before_m, after_m), cancelled)
     timings["compare"] = time.perf_counter() - t2
     result.provenance = engine._provenance(area, stats, tiles, timings)
     result.after_bands = later.profile.to_dict()
@@ -76,32 +72,62 @@ def run_change(engine: Any, before: str, after: str, aoi: AOILike = None, out: O
         from core.change.questions import answer_change
 
         result.answer = answer_change(question, result, engine.classes)
+    if caption:
+        from core.change.caption import write_change_caption
+
+        report(0.95, "writing the change caption")
+        t3 = time.perf_counter()
+        result.caption = write_change_caption(engine, result, _placed(vrt, area, later.profile), on_text, cancelled)
+        timings["caption"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
     report(1.0, "done")
     return result
 
 
-def _method(before_m: float, coarse_m: float) -> str:
+def _control(engine: Any, area: Area, grid: Any, after: str, pixels_m: tuple[float, float], progress: ProgressFn,
+             cancelled: Optional[CancelledFn]) -> str:
+    """The noise test's map: the first date's image read onto the second date's grid and back, as the second date
+    is read (same resampling both ways; an exact copy when the grids match), segmented with the tiles moved
+    :data:`NOISE_SHIFT_PX` pixels, and that map moved back onto the first date's grid (pixel for pixel).
+
+    What it disagrees with the first date's map on is what resampling and tiling alone make of unchanged ground.
+    """
+    from core.change.grid import Grid, resampling_for, warp_to_grid
+
+    before_m, after_m = pixels_m
+    work, n = engine.workdir, engine._made
+    there = warp_to_grid(area.info.path, Grid.of(after), work / f"noise_there_{n}.vrt",
+                         resampling_for(before_m, after_m))
+    moved = warp_to_grid(there, grid.moved(NOISE_SHIFT_PX), work / f"noise_back_{n}.vrt",
+                         resampling_for(after_m, before_m))
+    mask = _segment(engine, moved, area, area.profile, progress, cancelled)
+    return warp_to_grid(mask, grid, work / f"noise_mask_{n}.vrt", "nearest")
+
+
+def _method(before_m: float, after_m: float) -> str:
     from core.landcover.resolution import pixel_text
 
-    if coarse_m > before_m * 1.01:
-        return (f"the first date's image resampled to the second date's {pixel_text(coarse_m)} pixels, shifted "
-                f"half a pixel and segmented again")
-    return f"the first date's image shifted half a pixel ({pixel_text(before_m)}) and segmented again"
+    how = (f"the first date's {pixel_text(before_m)} image read onto the second date's {pixel_text(after_m)} grid "
+           f"and back" if abs(after_m - before_m) > 0.01 * before_m else "the first date's image read onto the "
+           "second date's grid and back")
+    return f"{how}, segmented again with the tiles moved {NOISE_SHIFT_PX} pixels"
 
 
 def _segment(engine: Any, path: str, like: Area, profile: Any, progress: ProgressFn,
              cancelled: Optional[CancelledFn]) -> str:
     """Segment a VRT on the first date's grid (same window, same AOI polygon) with ``profile``'s bands."""
-    from core.analysis import Area
+    mask, _, _ = engine._segment_area(_placed(path, like, profile), None, progress, cancelled)
+    return mask
+
+
+def _placed(path: str, like: Area, profile: Any) -> Area:
+    """A VRT on the first date's grid as an analysed area (same window and AOI polygon, ``profile``'s bands)."""
     from core.raster import open_raster
 
     info = open_raster(path)
     if (info.width, info.height) != (like.window.width, like.window.height):
         raise ValueError(f"{path} is {info.width}x{info.height}, not on the first date's grid")
-    placed = Area(info, info.window, like.bounds, like.mask, profile)
-    mask, _, _ = engine._segment_area(placed, None, progress, cancelled)
-    return mask
+    return Area(info, info.window, like.bounds, like.mask, profile)
 
 
 def compare(engine: Any, before: str, after: str, before_mask: str, after_mask: str, control: str, out: str,
@@ -114,4 +140,4 @@ def compare(engine: Any, before: str, after: str, before_mask: str, after_mask: 
     check_cancelled(cancelled)
     return compare_masks(before_mask, after_mask, engine.classes, noise, out, polygons,
                          engine.config.min_object_m2, before=str(before), after=str(after),
-                         model=engine.loaded.model_id)
+                         model=engine.segmenter.model_id)

@@ -16,6 +16,12 @@ def change_text(r: Any) -> str:
         a = r.answer
         lines += [f"Q: {a['question']}", f"A: {a['answer']}", f"   {a['sentence']}",
                   "   source: measured (computed from the land-cover maps of the two dates)", ""]
+    if r.caption:
+        c = r.caption
+        lines += [f"Caption: {c['caption']}", f"   source: {c['source']} ({c['explanation']})"]
+        if c.get("overruled"):
+            lines.append(f"   the model wrote: {c['model_caption']}")
+        lines.append("")
     lines += r.summary()
     changed = sorted((t for t in r.matrix if t.changed and t.area_m2 > 0), key=lambda t: (not t.reported, -t.area_m2))
     if changed:

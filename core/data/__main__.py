@@ -31,7 +31,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     pr.add_argument("--out", required=True, help="output directory (one pair_NNNN/ folder per pair)")
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--count", type=int, default=3, help="pairs")
-    pr.add_argument("--size", type=int, default=512, help="image size in pixels")
+    pr.add_argument("--size", type=int, default=1024, help="image size in pixels (1024 or more)")
     i = sub.add_parser("info", help="print a manifest's meta counts")
     i.add_argument("dir")
     args = parser.parse_args(argv)

@@ -4,7 +4,8 @@ The first date is a procedural scene (:mod:`core.data.procedural`) with a pond p
 same layout with four edits: buildings added on open ground, a patch of forest cleared to barren land, the
 pond drained (barren), and a block of farmland turned into housing (houses with yards). The second image is
 the first one outside the edits (every unchanged pixel identical) and a second rendering inside them, matched
-to the first image's brightness; new buildings cast no shadow. The truth is the pixel-exact from-to matrix of
+to the first image's brightness (new buildings are 3-9 m tall and cast shadows on the ground beside them, which
+is repainted too: a shadow changes the image, not the land cover). The truth is the pixel-exact from-to matrix of
 the two class masks.
 """
 
@@ -27,6 +28,7 @@ EDITS = ("buildings added", "forest cleared", "pond drained", "farmland to housi
 CLASSES = list(EARTHVQA_CLASSES)
 _MIN_SHARE = {"forest": 0.08, "agriculture": 0.12}  # a layout needs this much of each to host the edits
 _PARCELS = (C["background"], C["agriculture"], C["forest"], C["barren"])
+HEIGHT_M = (3.0, 9.0)  # new buildings' heights: one to three storeys
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Pair:
     before: Scene
     after: Scene
     edits: dict[str, np.ndarray] = field(default_factory=dict)  # edit name -> bool [H, W] pixels it changed
+    repainted: Optional[np.ndarray] = None  # bool [H, W] where the second image is the second rendering
 
     @property
     def pixel_m2(self) -> float:
@@ -93,7 +96,8 @@ def _add_building(scene: Scene, rng: np.random.Generator, box: tuple[int, int, i
     scene.mask[sel] = C["building"]
     scene.instance_map[sel] = idx
     scene.instance_labels[idx] = "building"
-    scene.instance_attrs[idx] = {"roof": str(rng.choice(list(ROOFS))), "height_m": 0.0, "parts": [list(box)]}
+    height = round(float(rng.uniform(*HEIGHT_M)), 1)
+    scene.instance_attrs[idx] = {"roof": str(rng.choice(list(ROOFS))), "height_m": height, "parts": [list(box)]}
     return sel
 
 
@@ -122,11 +126,11 @@ def _buildings_on(scene: Scene, rng: np.random.Generator, ok: np.ndarray, n: int
     return placed
 
 
-def make_pair(seed: int, size: int = 512, name: str = "") -> Pair:
+def make_pair(seed: int, size: int = 1024, name: str = "") -> Pair:
     """A before/after pair with the four edits of :data:`EDITS` (each one where the layout has room for it).
 
     Raises:
-        ValueError: no layout with room for every edit was drawn in 100 tries (does not happen for size >= 256).
+        ValueError: no layout with room for every edit was drawn in 100 tries (does not happen for size >= 1024).
     """
     rng = np.random.default_rng(seed)
     for _ in range(100):
@@ -148,7 +152,7 @@ def _edit(before: Scene, rng: np.random.Generator) -> Optional[Pair]:
     def room(cls_ok: np.ndarray) -> np.ndarray:
         return cls_ok & _free(before) & ~ndimage.binary_dilation(taken, iterations=4 * GAP_PX)
 
-    r_pond = rng.uniform(5.0, 9.0) / gsd
+    r_pond = rng.uniform(20.0, 30.0) / gsd
     centre = _site(rng, room(np.isin(before.mask, (C["agriculture"], C["background"], C["barren"]))), r_pond)
     if centre is None:
         return None
@@ -164,7 +168,7 @@ def _edit(before: Scene, rng: np.random.Generator) -> Optional[Pair]:
     after.instance_labels.pop(idx), after.instance_attrs.pop(idx)
     edits["pond drained"] = pond
 
-    r_forest = rng.uniform(8.0, 14.0) / gsd
+    r_forest = rng.uniform(30.0, 45.0) / gsd
     centre = _site(rng, room(before.mask == C["forest"]), r_forest)
     if centre is None:
         return None
@@ -173,7 +177,7 @@ def _edit(before: Scene, rng: np.random.Generator) -> Optional[Pair]:
     taken |= cleared
     edits["forest cleared"] = cleared
 
-    side = rng.uniform(28.0, 40.0) / gsd
+    side = rng.uniform(48.0, 64.0) / gsd
     centre = _site(rng, room(before.mask == C["agriculture"]), side / math.sqrt(2))
     if centre is None:
         return None
@@ -190,7 +194,7 @@ def _edit(before: Scene, rng: np.random.Generator) -> Optional[Pair]:
     ok = room(before.mask == C["background"])
     if not ok.any():
         ok = room(before.mask == C["barren"])
-    added = _buildings_on(after, rng, ok, 4, (7.0, 12.0))
+    added = _buildings_on(after, rng, ok, 4, (10.0, 16.0))
     if not added.any():
         return None
     edits["buildings added"] = added
@@ -209,8 +213,11 @@ def _render(pair: Pair, rng: np.random.Generator) -> None:
     changed = np.zeros(pair.before.mask.shape, dtype=bool)
     for sel in pair.edits.values():
         changed |= sel
-    inside = ndimage.binary_dilation(changed, iterations=2)
-    calm = ~ndimage.binary_dilation(changed, iterations=40)
+    new = (pair.after.mask == C["building"]) & (pair.before.mask != C["building"])
+    reach = math.ceil(HEIGHT_M[1] / math.tan(math.radians(35)) / pair.before.gsd) + 2  # longest shadow, in pixels
+    inside = ndimage.binary_dilation(changed, iterations=2) | ndimage.binary_dilation(new, iterations=reach)
+    pair.repainted = inside
+    calm = ~ndimage.binary_dilation(inside, iterations=40)
     matched = np.empty_like(second)
     for b in range(3):  # least-squares gain and offset from the second rendering to the first, on far ground
         x, y = second[b][calm], first[b][calm]
@@ -245,7 +252,7 @@ def write_pair(pair: Pair, out: Union[str, Path]) -> dict[str, Any]:
     return meta
 
 
-def build_pairs(out: Union[str, Path], seed: int = 0, count: int = 3, size: int = 512) -> list[dict[str, Any]]:
+def build_pairs(out: Union[str, Path], seed: int = 0, count: int = 3, size: int = 1024) -> list[dict[str, Any]]:
     """``count`` pairs in ``out/pair_NNNN/`` (seeds ``seed``, ``seed + 1``...); their truth, as written."""
     metas = []
     for i in range(count):

@@ -8,6 +8,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .caption_algorithms import CaptionGridAlgorithm, CaptionRastersAlgorithm
+from .change_algorithm import ChangeAlgorithm
 from .engine_algorithms import AskAlgorithm, GroundAlgorithm, SegmentAlgorithm
 from .setup_algorithm import SetupEngineAlgorithm
 
@@ -33,4 +34,5 @@ class EarthAskProvider(QgsProcessingProvider):
         for algorithm in (CaptionRastersAlgorithm(), CaptionGridAlgorithm(), SegmentAlgorithm(), AskAlgorithm(),
                           GroundAlgorithm()):
             self.addAlgorithm(algorithm)
+        self.addAlgorithm(ChangeAlgorithm())
         self.addAlgorithm(SetupEngineAlgorithm())

@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:  # run as a script
 from tests.rasters import GEO_CRS, GEO_TRANSFORM, UTM_CRS, UTM_TRANSFORM, make_raster  # noqa: E402
 
 COMMON = ["--model", "tiny", "--device", "cpu", "--tile", "64", "--overlap", "16", "--quiet"]
-SIGNAL_OPTIONS = ["--model", "tiny", "--device", "cpu", "--backend", "torch", "--tile", "32", "--overlap", "0",
-                  "--batch-size", "1"]  # torch: an ONNX session leaves a .ses file in TMPDIR (see the closing note)
+SIGNAL_OPTIONS = ["--model", "tiny", "--device", "cpu", "--tile", "32", "--overlap", "0",
+                  "--batch-size", "1"]  # the default backend (onnx on CPU): its session leaves nothing in TMPDIR
 MEASURED = "How much of this scene is water?"  # answered by measurement: prints "source: measured"
 SIZE = 64  # most rasters are SIZE x SIZE pixels of 10 m
 PICKLE_MARKER = "PICKLE_WAS_LOADED"  # created by unpickling the corpus's pytorch_model.bin: must never appear
@@ -458,8 +458,8 @@ def make_corpus(folder: str | os.PathLike[str], seed: int = 0, write: bool = Tru
               seed_out=[["earlier.tif", earlier]], replaced=True)
     c.segment("outputs", "uppercase-TIF", base, "ok", out="{out}/LANDCOVER.TIF")
 
-    # ----- signals (subprocesses; a raster that takes a few seconds at tile 32, batch 1) ---------------
-    big = c.raster("signal_scene.tif", width=512, height=512)
+    # ----- signals (subprocesses; a raster that takes a few seconds at tile 32, batch 1, even with onnx) --------
+    big = c.raster("signal_scene.tif", width=1536, height=1536)
     for name, status in SIGNALS.items():
         c.add("signals", name, ["segment", big, "--out", "{out}/landcover.tif", *SIGNAL_OPTIONS], "signal",
               signal=name, status=status)

@@ -78,3 +78,14 @@ def test_bad_input_is_one_line_and_exit_2(pair: tuple[str, str], tmp_path: Path,
         assert len(err.splitlines()) == 1 and err.startswith("error: ") and words in err, (argv, err)
     assert Path(before).read_bytes() == before_bytes  # an input is never overwritten
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_caption_is_printed_with_its_source_and_in_the_json(pair: tuple[str, str], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    argv = ["change", *pair, "--out", str(tmp_path / "c.tif"), "--caption", *TINY]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Caption: ") and "   source: " in text.splitlines()[1]
+    assert main(argv + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["caption"]["source"] in ("model", "checked", "measured") and "caption" in data["caption"]

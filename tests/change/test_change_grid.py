@@ -78,10 +78,10 @@ def test_no_overlap_and_no_crs_are_refused(tmp_path: Path) -> None:
         overlap_bounds(first, bare)
 
 
-def test_scaled_grid_covers_the_same_ground() -> None:
+def test_moved_grid_is_whole_pixels_away_and_the_same_size() -> None:
     g = Grid(UTM_CRS, tuple(UTM_TRANSFORM)[:6], 96, 80)  # type: ignore[arg-type]
-    coarse = g.scaled(2.0, 0.5)
-    assert coarse.transform[0] == pytest.approx(20.0) and coarse.transform[2] == pytest.approx(435740.0)
-    a, b = g.bounds, coarse.bounds
-    assert b[0] <= a[0] + 10 and b[2] >= a[2] and b[1] <= a[1] and b[3] >= a[3] - 10
-    assert g.pixel_m == pytest.approx(10.0, rel=1e-3)
+    moved = g.moved(3)
+    assert (moved.width, moved.height, moved.crs) == (96, 80, UTM_CRS)
+    assert moved.transform[2] == pytest.approx(g.transform[2] + 30.0)  # 3 pixels of 10 m east
+    assert moved.transform[5] == pytest.approx(g.transform[5] - 30.0)  # and south
+    assert g.pixel_m == pytest.approx(10.0, rel=1e-3) and moved.pixel_m == pytest.approx(g.pixel_m)

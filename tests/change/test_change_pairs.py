@@ -15,7 +15,7 @@ from core.data.pairs import CLASSES, EDITS, make_pair
 
 @pytest.fixture(scope="module")
 def pair():  # noqa: ANN201
-    return make_pair(1, size=256)
+    return make_pair(1, size=1024)
 
 
 def test_every_edit_is_made_with_its_from_to(pair) -> None:  # noqa: ANN001
@@ -42,20 +42,27 @@ def test_truth_is_exact_and_only_the_edits_changed(pair) -> None:  # noqa: ANN00
     assert sum(e["area_m2"] for e in pair.edit_truth()) == pytest.approx(off, rel=1e-6)
 
 
-def test_second_image_is_the_first_outside_the_edits(pair) -> None:  # noqa: ANN001
+def test_second_image_is_the_first_outside_the_edits_and_shadows(pair) -> None:  # noqa: ANN001
     edited = np.zeros(pair.before.mask.shape, dtype=bool)
     for sel in pair.edits.values():
         edited |= sel
-    near = ndimage.binary_dilation(edited, iterations=2)
+    near = pair.repainted
+    assert near is not None and (near | ~ndimage.binary_dilation(edited, iterations=2)).all()  # edits repainted
+    reach = ndimage.binary_dilation(edited, iterations=40)
+    assert not (near & ~reach).any()  # repainting stays within a shadow's length of an edit
     b, a = pair.before.image, pair.after.image
     assert (b[:, ~near] == a[:, ~near]).all()
     assert np.abs(b[:, edited].astype(int) - a[:, edited]).mean() > 10  # the edits are visible
+    new = pair.edits["buildings added"]
+    ring = ndimage.binary_dilation(new, iterations=6) & ~ndimage.binary_dilation(new, iterations=1)
+    darker = b[:, ring].astype(int).sum(axis=0) - a[:, ring].astype(int).sum(axis=0)
+    assert (darker > 60).mean() > 0.05  # new buildings cast shadows on the ground beside them
 
 
 def test_pairs_command_writes_rasters_and_truth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from core.data.__main__ import main
 
-    assert main(["pairs", "--out", str(tmp_path), "--count", "1", "--size", "256", "--seed", "1"]) == 0
+    assert main(["pairs", "--out", str(tmp_path), "--count", "1", "--size", "1024", "--seed", "1"]) == 0
     printed = json.loads(capsys.readouterr().out)
     folder = tmp_path / printed[0]["name"]
     meta = json.loads((folder / "truth.json").read_text())

@@ -91,7 +91,12 @@ class QgsMapTool(QObject):
 
 
 class QgsMapLayerComboBox(QComboBox):
+    layerChanged = pyqtSignal(object)
+
     def setFilters(self, filters):
+        pass
+
+    def setExceptedLayerList(self, layers):
         pass
 
     def setAllowEmptyLayer(self, allow):
