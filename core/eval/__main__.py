@@ -54,6 +54,10 @@ def load(model: str, classes: list[str], device: str, seed: int = 0) -> Any:
 
 def main(argv: Optional[list[str]] = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["labels"]:  # python -m core.eval labels RASTER LABELS ...: score against label polygons
+        from core.eval.labels import main as labels_main
+
+        return labels_main(raw[1:])
     args = parser().parse_args(raw)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(TASKS))

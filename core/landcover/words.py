@@ -109,6 +109,17 @@ _SINGLE = {w: c for w, c in _PHRASES if " " not in w}
 _FUZZY_VOCAB = [w for w in _SINGLE if len(w) >= 4]
 
 
+def _phrases_for(classes: Optional[Sequence[str]]) -> list[tuple[str, str]]:
+    """The class words, plus the names of a model's own classes that have none (a fine-tuned model's
+    "saltmarsh" or "solar panels"), singular and plural, longest first."""
+    own = [c for c in classes or () if c not in CLASS_WORDS]
+    if not own:
+        return _PHRASES
+    names = [(" ".join(c.lower().split()), c) for c in own]
+    forms = [(n[:-1] if n.endswith("s") else n + "s", c) for n, c in names] + [(n + "es", c) for n, c in names]
+    return sorted(_PHRASES + names + forms, key=lambda p: -len(p[0]))
+
+
 def find_classes(text: str, classes: Optional[Sequence[str]] = None) -> list[tuple[int, str, str]]:
     """Class mentions in normalised ``text``, in order: (word index, canonical class, the words matched).
 
@@ -118,7 +129,7 @@ def find_classes(text: str, classes: Optional[Sequence[str]] = None) -> list[tup
     words = text.split()
     taken = [False] * len(words)
     found: list[tuple[int, str, str]] = []
-    for phrase, cls in _PHRASES:
+    for phrase, cls in _phrases_for(classes):
         parts = phrase.split()
         n = len(parts)
         for i in range(len(words) - n + 1):

@@ -60,6 +60,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["finetune"]:  # python -m core.train finetune ...: learn from label polygons
+        from core.train.finetune import main as finetune_main
+
+        return finetune_main(raw[1:])
     args = parser().parse_intermixed_args(argv)  # key=value may come before and after options
     try:
         overrides = Overrides.parse(args.overrides)

@@ -10,6 +10,7 @@ from qgis.PyQt.QtGui import QIcon
 from .caption_algorithms import CaptionGridAlgorithm, CaptionRastersAlgorithm
 from .change_algorithm import ChangeAlgorithm
 from .engine_algorithms import AskAlgorithm, GroundAlgorithm, SegmentAlgorithm
+from .label_algorithms import CheckLabelsAlgorithm, TeachAlgorithm
 from .setup_algorithm import SetupEngineAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "earthask.svg")
@@ -36,3 +37,5 @@ class EarthAskProvider(QgsProcessingProvider):
             self.addAlgorithm(algorithm)
         self.addAlgorithm(ChangeAlgorithm())
         self.addAlgorithm(SetupEngineAlgorithm())
+        self.addAlgorithm(CheckLabelsAlgorithm())
+        self.addAlgorithm(TeachAlgorithm())
