@@ -99,6 +99,13 @@ def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
                        "naip, worldview, planetscope, rgb, bgr, grey")
         p.add_argument("--rgb-only", action="store_true", help="segment from red, green, blue only, even when the "
                        "raster has NIR/SWIR bands (default: use them when the model has a spectral refiner)")
+    engine_options(p)
+    p.add_argument("--json", action="store_true", help="print the full result as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def engine_options(p: argparse.ArgumentParser) -> None:
+    """The engine's settings as options (``python -m core`` commands and ``python -m core batch``)."""
     d = EngineConfig()  # the one place the defaults live
     p.add_argument("--model", help=f"'default' (shipped), 'tiny' (random) or a checkpoint dir (default {d.model})")
     p.add_argument("--device", choices=DEVICES, help=f"default {d.device}")
@@ -108,8 +115,6 @@ def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
     p.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {d.overlap})")
     p.add_argument("--batch-size", type=int, help=f"tiles per forward pass (default {d.batch_size})")
     p.add_argument("--semantic-db", help="semantic database directory (default: the model's)")
-    p.add_argument("--json", action="store_true", help="print the full result as JSON on stdout")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,11 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> EngineConfig:
+def engine_config(args: argparse.Namespace, **more: Any) -> EngineConfig:
     """The engine config from what the user set (the rest keeps EngineConfig's defaults), validated now."""
     return EngineConfig.from_user(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
                                   overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db,
-                                  spectral=False if getattr(args, "rgb_only", False) else None)
+                                  spectral=False if getattr(args, "rgb_only", False) else None, **more)
 
 
 def _split(text: Optional[str]) -> Optional[list[str]]:
@@ -253,21 +258,21 @@ def _run(args: argparse.Namespace, progress: Callable[[float, str], None], cance
     if args.command == "index":
         from core.semantic_index import build_semantic_db
 
-        out = build_semantic_db(args.texts, args.out, _config(args), index_type=args.index_type,
+        out = build_semantic_db(args.texts, args.out, engine_config(args), index_type=args.index_type,
                                 progress=progress, cancelled=cancelled)
         print(f"semantic database: {out}")
         return
     if args.command == "export-onnx":
         from core.export import export_onnx
 
-        for path in export_onnx(_config(args), args.out):
+        for path in export_onnx(engine_config(args), args.out):
             print(f"wrote {path}")
         return
 
     from core.imagery import parse_bands
 
     bands = parse_bands(args.bands) if args.bands is not None else None
-    with Engine(_config(args)) as engine:
+    with Engine(engine_config(args)) as engine:
         _run_engine(engine, args, dict(aoi=args.aoi, progress=progress, cancelled=cancelled, bands=bands,
                                        sensor=args.sensor))
 

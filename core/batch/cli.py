@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, Optional
 
 from core.batch.tasks import TASKS, TaskSpec
+from core.cli import engine_options
 from core.errors import Cancelled, InputError, Stopped
 
 
@@ -39,12 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choices", help="ask: multiple choice answers separated by '|'")
     p.add_argument("--prompt", help="ground: what to find, e.g. 'the water bodies'")
     p.add_argument("--labels", help="classify: candidate scene labels separated by '|'")
-    p.add_argument("--model", help="'default', 'tiny' or a checkpoint folder")
-    p.add_argument("--device", help="auto, cpu, cuda (default auto: the actor's GPU when it has one)")
-    p.add_argument("--backend", help="auto, torch or onnx")
-    p.add_argument("--tile", type=int, help="tile size in pixels")
-    p.add_argument("--overlap", type=int, help="tile overlap in pixels")
-    p.add_argument("--batch-size", type=int, help="tiles per forward pass")
+    engine_options(p)  # --model, --device (auto: the actor's GPU when it has one), --backend, --tile...
+    p.add_argument("--rgb-only", action="store_true", help="segment from red, green, blue only, even when a raster "
+                   "has NIR/SWIR bands")
     p.add_argument("--max-new-tokens", type=int, help="longest generated text")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -69,7 +67,7 @@ def _stop(signum: int, frame: Any) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run a batch; exit 0 when every item is done, 1 when some failed, 2 on bad input, 130 when cancelled."""
     from core.batch.ray_run import BatchOptions, run_batch
-    from core.config import EngineConfig
+    from core.cli import engine_config
 
     args = build_parser().parse_args(list(sys.argv[2:] if argv is None else argv))
     old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
@@ -78,9 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise InputError("--cpus-per-worker must be above 0 and --gpus-per-worker at least 0.")
         if args.grid is not None and args.grid < 32:
             raise InputError(f"--grid must be at least 32 pixels (got {args.grid}).")
-        config = EngineConfig.from_user(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
-                                        overlap=args.overlap, batch_size=args.batch_size,
-                                        max_new_tokens=args.max_new_tokens)
+        config = engine_config(args, max_new_tokens=args.max_new_tokens)
         options = BatchOptions(address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                                cpus_per_worker=args.cpus_per_worker, grid=args.grid, gpkg=args.gpkg,
                                asset=args.asset)
