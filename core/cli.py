@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Optional
 
-from core.config import BACKENDS, DEVICES, EngineConfig
+from core.config import engine_config, engine_options
 from core.errors import Cancelled, InputError, Stopped
 
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
@@ -104,19 +104,6 @@ def _engine_args(p: argparse.ArgumentParser, raster: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def engine_options(p: argparse.ArgumentParser) -> None:
-    """The engine's settings as options (``python -m core`` commands and ``python -m core batch``)."""
-    d = EngineConfig()  # the one place the defaults live
-    p.add_argument("--model", help=f"'default' (shipped), 'tiny' (random) or a checkpoint dir (default {d.model})")
-    p.add_argument("--device", choices=DEVICES, help=f"default {d.device}")
-    p.add_argument("--backend", choices=BACKENDS, help="segmentation backend; auto: onnx on CPU, torch on CUDA "
-                   f"(default {d.backend})")
-    p.add_argument("--tile", type=int, help=f"tile size in pixels (default {d.tile})")
-    p.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {d.overlap})")
-    p.add_argument("--batch-size", type=int, help=f"tiles per forward pass (default {d.batch_size})")
-    p.add_argument("--semantic-db", help="semantic database directory (default: the model's)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` argument parser."""
     parser = _Parser(prog="python -m core", description="EarthAsk engine: ask your imagery questions.")
@@ -167,13 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False, prefix_chars="\0")  # every argument goes to core.batch.cli
     p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
-
-
-def engine_config(args: argparse.Namespace, **more: Any) -> EngineConfig:
-    """The engine config from what the user set (the rest keeps EngineConfig's defaults), validated now."""
-    return EngineConfig.from_user(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
-                                  overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db,
-                                  spectral=False if getattr(args, "rgb_only", False) else None, **more)
 
 
 def _split(text: Optional[str]) -> Optional[list[str]]:

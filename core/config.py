@@ -7,6 +7,7 @@ before any model loads.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
@@ -80,3 +81,23 @@ def _problems(c: EngineConfig) -> list[str]:
     if not _is_int(c.seed):
         out.append(f"The seed must be a whole number (got {c.seed}).")
     return out
+
+
+def engine_options(p: argparse.ArgumentParser) -> None:
+    """The engine's settings as options (``python -m core`` commands and ``python -m core batch``)."""
+    d = EngineConfig()  # the one place the defaults live
+    p.add_argument("--model", help=f"'default' (shipped), 'tiny' (random) or a checkpoint dir (default {d.model})")
+    p.add_argument("--device", choices=DEVICES, help=f"default {d.device}")
+    p.add_argument("--backend", choices=BACKENDS, help="segmentation backend; auto: onnx on CPU, torch on CUDA "
+                   f"(default {d.backend})")
+    p.add_argument("--tile", type=int, help=f"tile size in pixels (default {d.tile})")
+    p.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {d.overlap})")
+    p.add_argument("--batch-size", type=int, help=f"tiles per forward pass (default {d.batch_size})")
+    p.add_argument("--semantic-db", help="semantic database directory (default: the model's)")
+
+
+def engine_config(args: argparse.Namespace, **more: Any) -> EngineConfig:
+    """The engine config from what the user set (the rest keeps EngineConfig's defaults), validated now."""
+    return EngineConfig.from_user(model=args.model, device=args.device, backend=args.backend, tile=args.tile,
+                                  overlap=args.overlap, batch_size=args.batch_size, semantic_db=args.semantic_db,
+                                  spectral=False if getattr(args, "rgb_only", False) else None, **more)

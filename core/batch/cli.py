@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, Optional
 
 from core.batch.tasks import TASKS, TaskSpec
-from core.cli import engine_options
+from core.config import engine_options
 from core.errors import Cancelled, InputError, Stopped
 
 
@@ -67,7 +67,7 @@ def _stop(signum: int, frame: Any) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run a batch; exit 0 when every item is done, 1 when some failed, 2 on bad input, 130 when cancelled."""
     from core.batch.ray_run import BatchOptions, run_batch
-    from core.cli import engine_config
+    from core.config import engine_config
 
     args = build_parser().parse_args(list(sys.argv[2:] if argv is None else argv))
     old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
