@@ -178,7 +178,18 @@ class ChatDock(QgsDockWidget):
             button = QPushButton(text)
             button.clicked.connect(slot)
             row.addWidget(button)
+        from .labels_panel import LabelsPanel
+
+        self.labels_panel = LabelsPanel(self.raster_combo)  # check / teach the model with label polygons
+        self.labels_panel.setVisible(False)
+        self.labels_button = QToolButton()
+        self.labels_button.setText("Labels")
+        self.labels_button.setToolTip("Check the model against your label polygons, or teach it from them")
+        self.labels_button.setCheckable(True)
+        self.labels_button.toggled.connect(self.labels_panel.setVisible)
+        row.insertWidget(2, self.labels_button)
         row.addStretch(1)
+        layout.addWidget(self.labels_panel)
         layout.addLayout(row)
         self.setWidget(body)
         self.turn_widgets: dict[int, TurnWidget] = {}

@@ -8,7 +8,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QFrame, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from .conversation import CANCELLED, DONE, FAILED, Turn
-from .evidence import MEASURED, explanation_text, figure_lines, has_found, source_line
+from .evidence import MEASURED, explanation_text, figure_lines, has_found, model_line, source_line
 from .text_block import FlowRow, TextBlock
 
 KIND_NAMES = {"ask": "Question", "ground": "Find", "caption": "Describe", "segment": "Land cover",
@@ -56,16 +56,18 @@ class TurnWidget(QFrame):
         self.answer_label = TextBlock()
         self.explanation_label = TextBlock()  # how a measured or checked answer was obtained
         self.source_label = TextBlock(rich=True)  # where the answer comes from: measured, the model, or checked
+        self.model_label = TextBlock(rich=True)  # the model that answered (its folder or id)
         self.figures_label = TextBlock(rich=True)  # the measured figures the answer rests on
         self.provenance_label = TextBlock(max_height=PROVENANCE_LINES * lines, rich=True)
         for block in (self.question_label, self.meta_label, self.answer_label, self.explanation_label,
-                      self.source_label, self.figures_label, self.provenance_label):
+                      self.source_label, self.model_label, self.figures_label, self.provenance_label):
             layout.addWidget(block)
         self.question_label.set_text(f"<b>{html.escape(turn.text)}</b>")
         self.meta_label.set_text(f"<small>{KIND_NAMES.get(turn.kind, turn.kind)} · {html.escape(turn.target)} · "
                                  f"{html.escape(turn.raster)}</small>")
         self.answer_label.set_text("…")
-        for block in (self.explanation_label, self.source_label, self.figures_label, self.provenance_label):
+        for block in (self.explanation_label, self.source_label, self.model_label, self.figures_label,
+                      self.provenance_label):
             block.set_text("")
 
         self.segmentation_button = _button("Land cover", "Add the segmentation of this area as a styled raster layer")
@@ -105,6 +107,11 @@ class TurnWidget(QFrame):
         return self._source
 
     @property
+    def model(self) -> str:
+        """The "Model: ..." line shown now ("" when the result names no model)."""
+        return self.model_label.text()
+
+    @property
     def figures(self) -> list[str]:
         """The figure lines shown now."""
         return list(self._figures)
@@ -127,6 +134,8 @@ class TurnWidget(QFrame):
         self._source, self._figures = source_line(result), figure_lines(result)
         self.explanation_label.set_text(explanation_text(result))
         self.source_label.set_text(f"<small><i>{html.escape(self._source)}</i></small>" if self._source else "")
+        model = model_line(result)
+        self.model_label.set_text(f"<small><i>{html.escape(model)}</i></small>" if model else "")
         self.figures_label.set_text(_bullets(self._figures))
         self.provenance_label.set_text(_bullets(provenance))
         found = turn.status == DONE and turn.kind == "ground" and has_found(result)

@@ -71,6 +71,9 @@ class ChatController:
             signal.connect(slot)
             self._connections.append((signal, slot))
         self.refresh_target()
+        from .labels_runner import LabelsRunner
+
+        self.labels = LabelsRunner(dock.labels_panel, self.message)  # the panel's Labels section
 
     @property
     def out_dir(self) -> str:
@@ -316,6 +319,7 @@ class ChatController:
     def shutdown(self) -> None:
         """Stop the running task and disconnect everything (on unload)."""
         self.cancel()
+        self.labels.shutdown()
         self._alive = False
         for signal, slot in self._connections:
             try:

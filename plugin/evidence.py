@@ -29,6 +29,13 @@ def source_line(result: dict[str, Any]) -> str:
     return line
 
 
+def model_line(result: dict[str, Any]) -> str:
+    """``"Model: my_model"``: the model that answered, from the result's provenance ("" when it names none)."""
+    prov = result.get("provenance")
+    model = str(prov.get("model_id") or "").strip() if isinstance(prov, dict) else ""
+    return f"Model: {model}" if model else ""
+
+
 def explanation_text(result: dict[str, Any]) -> str:
     """The sentence saying how a measured or checked answer was obtained ("" for the model's own words)."""
     if result.get("source") not in (MEASURED, CHECKED):

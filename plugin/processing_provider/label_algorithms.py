@@ -61,29 +61,33 @@ def run_cli(python: str, args: list[str], feedback: Any, on_line: Optional[Calla
     env = engine_environment(python)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (engine_root(), env.get("PYTHONPATH", "")) if p)
     env.setdefault("HF_HUB_OFFLINE", "1")
-    proc = subprocess.Popen([python, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=engine_root())
-    lines: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr] and None, daemon=True)
-    reader.start()
-    errors: list[str] = []
-    while proc.poll() is None or not lines.empty() or reader.is_alive():
-        if feedback.isCanceled():
-            proc.terminate()
-            proc.wait()
-            raise QgsProcessingException("Cancelled by the user.")
-        try:
-            line = lines.get(timeout=0.2).rstrip()
-        except queue.Empty:
-            continue
-        if not line or "Warning" in line or line.startswith("  warnings.warn"):
-            continue
-        if line.startswith("error:"):
-            errors.append(line[len("error:"):].strip())
-        feedback.pushInfo(line)
-        if on_line is not None:
-            on_line(line)
-    out = proc.stdout.read() if proc.stdout else ""
+    with subprocess.Popen([python, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, cwd=engine_root()) as proc:
+        lines: queue.Queue = queue.Queue()
+        chunks: list[str] = []  # stdout read as it comes: a large result must not fill the pipe and stall the child
+        reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr] and None, daemon=True)
+        out_reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        out_reader.start()
+        errors: list[str] = []
+        while proc.poll() is None or not lines.empty() or reader.is_alive():
+            if feedback.isCanceled():
+                proc.terminate()
+                proc.wait()
+                raise QgsProcessingException("Cancelled by the user.")
+            try:
+                line = lines.get(timeout=0.2).rstrip()
+            except queue.Empty:
+                continue
+            if not line or "Warning" in line or line.startswith("  warnings.warn"):
+                continue
+            if line.startswith("error:"):
+                errors.append(line[len("error:"):].strip())
+            feedback.pushInfo(line)
+            if on_line is not None:
+                on_line(line)
+        out_reader.join()
+    out = "".join(chunks)
     if proc.returncode != 0:
         raise QgsProcessingException(errors[-1] if errors else f"the engine command failed (exit {proc.returncode})")
     try:

@@ -107,6 +107,19 @@ class QgsMapLayerComboBox(QComboBox):
 
     def setLayer(self, layer):
         pass
+
+
+class QgsFieldComboBox(QComboBox):
+    fieldChanged = pyqtSignal(str)
+
+    def setLayer(self, layer):
+        pass
+
+    def currentField(self):
+        return ""
+
+    def setField(self, name):
+        pass
 '''
 
 

@@ -82,8 +82,8 @@ def test_markdown_export_keeps_source_and_figures(dock) -> None:
     assert "*Measured from the land-cover map.*" in md and "- water share: 46.2% (48.50 km2" in md
 
 
-BLOCKS = ("question_label", "meta_label", "answer_label", "explanation_label", "source_label", "figures_label",
-          "provenance_label")
+BLOCKS = ("question_label", "meta_label", "answer_label", "explanation_label", "source_label", "model_label",
+          "figures_label", "provenance_label")
 
 
 def _settle(qtbot) -> None:
