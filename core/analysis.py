@@ -12,7 +12,7 @@ import numpy as np
 from core.aoi import resolve_aoi
 from core.errors import InputError
 from core.raster import BandProfile, RasterInfo, compute_stretch, detect_profile, open_raster, read_overview
-from core.stats import MaskSums, SceneStats
+from core.stats import SceneStats
 from core.tiling import PixelWindow
 
 AOILike = Union[str, Sequence[float], None]
@@ -67,19 +67,16 @@ def _bounds(info: RasterInfo, w: PixelWindow) -> tuple[float, float, float, floa
     return pixel_box_to_crs((w.col_off, w.row_off, w.col_end, w.row_end), info.transform)
 
 
-def measure(mask_path: str, classes: Sequence[str], min_object_m2: float,
-            sums: Optional[MaskSums] = None) -> SceneStats:
+def measure(mask_path: str, classes: Sequence[str], min_object_m2: float) -> SceneStats:
     """Statistics in map units of a class mask GeoTIFF (decimated above 16 Mpx, and says so).
 
     Objects are counted from 4 pixels (and ``min_object_m2``), as answers and grounding count them.
-    ``sums``: the per-class sums taken while the mask was written (areas, shares and centroids at full
-    resolution from them; the file is read once more only for objects and adjacency).
     """
     from core.landcover.grid import MIN_PIXELS
     from core.stats import stats_from_mask_file
 
     return stats_from_mask_file(mask_path, classes, nodata=NODATA, min_object_m2=min_object_m2,
-                                min_object_px=MIN_PIXELS, sums=sums)
+                                min_object_px=MIN_PIXELS)
 
 
 def image_for_model(area: Area, size: int, window: Optional[PixelWindow] = None) -> np.ndarray:

@@ -125,21 +125,6 @@ def first_batch(src: str, args: argparse.Namespace) -> np.ndarray:
     return np.stack([read_window(src, w, profile)[0] for w in windows])
 
 
-def measure_stats(mask_path: str, classes: list[str], sums: Any) -> dict[str, float]:
-    """Best of two timings of the engine's statistics of the written mask (:func:`core.analysis.measure`): with the sums
-    taken while writing (the engine's way: objects and adjacency still read the mask) and without them (every
-    figure from a second read, as before sums were streamed)."""
-    from core.analysis import measure
-
-    best = {"stats_after_s": float("inf"), "stats_second_pass_s": float("inf")}
-    for _ in range(2):  # each twice, interleaved, the best kept: the first call also pays for imports
-        for key, given in (("stats_second_pass_s", None), ("stats_after_s", sums)):
-            t0 = time.perf_counter()
-            measure(mask_path, classes, 0.0, given)
-            best[key] = min(best[key], time.perf_counter() - t0)
-    return best
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Generate (or reuse) the scene, load the predictor, measure its ceiling, segment, return the figures."""
     os.makedirs(args.workdir, exist_ok=True)
@@ -171,7 +156,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         cpu_per_tile = (cpu_s() - cpu0) * 1000 / result.tiles
         rss_after, peak = rss_mb()  # before the second ceiling, which allocates nothing new
-        stats_s = measure_stats(out, classes, result.sums)
         ceiling_after, _ = measure_ceiling(predict, batch, calls, warm_up=False)
     finally:
         if engine is not None:
@@ -192,7 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "source_mb": os.path.getsize(src) / 1e6, "mask_mb": os.path.getsize(out) / 1e6,
         "scratch_mb": result.scratch_bytes / 1e6,
         "rss_before_mb": rss_before, "rss_after_mb": rss_after, "peak_rss_before_mb": peak_before,
-        "peak_rss_mb": peak, **{f"{k}_s": v for k, v in result.timings.items()}, **stats_s,
+        "peak_rss_mb": peak, **{f"{k}_s": v for k, v in result.timings.items()},
     }  # fmt: skip
     if not args.keep:
         os.remove(out)
@@ -248,9 +232,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     print(f"stages       read {f['read_s']:.1f} s, predict {f['predict_s']:.1f} s, blend+write {f['blend_s']:.1f} s "
           f"(read and blend in threads; the model waited {f['wait_s']:.1f} s)")
-    print(f"stats        {f['stats_after_s']:.2f} s after segmenting (objects and adjacency; counts, areas and "
-          f"centroids taken while writing: {f['stats_s']:.2f} s CPU in the writer thread); "
-          f"{f['stats_second_pass_s']:.2f} s for all of it in a second pass")
     print(f"mask         {f['mask_mb']:.1f} MB; blending scratch file {f['scratch_mb']:.0f} MB at most")
     print(f"rss          {f['rss_before_mb']:.0f} MiB before segmenting, {f['rss_after_mb']:.0f} MiB after")
     print(f"peak rss     {f['peak_rss_mb']:.0f} MiB (ru_maxrss; {f['peak_rss_before_mb']:.0f} MiB before segmenting)")

@@ -17,7 +17,6 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from core.palette import class_rgba
-from core.stats import BlockStats
 from core.tiling import PixelWindow
 
 NODATA = 255  # class value of pixels without valid input
@@ -95,8 +94,6 @@ class BlendWriter:
             :mod:`core.palette` by class name.
         block: output block size in pixels (multiple of 16).
         workdir: folder for the accumulator file; default the system temp folder.
-        stats: given each block of the class map as it is written (per-class counts, areas and centroid
-            sums, so statistics need no second read of those).
     """
 
     def __init__(
@@ -113,10 +110,8 @@ class BlendWriter:
         colors: Optional[Sequence[tuple[int, int, int]]] = None,
         block: int = 256,
         workdir: Optional[str] = None,
-        stats: Optional[BlockStats] = None,
     ) -> None:
         self.k = len(classes)
-        self.stats = stats
         self.margin = overlap // 4 if margin is None else margin
         if not 1 <= self.k <= 255:
             raise ValueError(f"need 1..255 classes, got {self.k}")
@@ -264,8 +259,6 @@ class BlendWriter:
 
     def _write_block(self, bw: PixelWindow, cls: np.ndarray) -> None:
         self._dst.write(cls, 1, window=Window(bw.col_off, bw.row_off, bw.width, bw.height))
-        if self.stats is not None:
-            self.stats.add(bw.row_off, bw.col_off, cls)
         self.blocks_written += 1
 
     @property

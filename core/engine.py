@@ -207,7 +207,7 @@ class Engine:
             profile=area.profile, progress=progress, cancelled=cancelled, workdir=str(self.workdir), mask=area.mask,
         )  # fmt: skip
         try:
-            stats = analysis.measure(result.mask_path, self.classes, self.config.min_object_m2, result.sums)
+            stats = analysis.measure(result.mask_path, self.classes, self.config.min_object_m2)
         except BaseException:
             Path(result.mask_path).unlink(missing_ok=True)
             raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -91,7 +90,10 @@ def _row_factors(
             area = np.array([abs(geod.polygon_area_perimeter([c, c + a, c + a, c], [y0, y0, y1, y1])[0])
                              for y0, y1 in zip(lats[:-1], lats[1:])])[:, None]
         else:  # rotated: analytic M*N*cos(lat) at every pixel centre
-            area = _rotated_areas(transform, geod, rows, np.arange(width, dtype=np.float64))
+            cols = np.arange(width) + 0.5
+            lat2 = np.radians(d * cols[None, :] + e * (rows[:, None] + 0.5) + f)
+            w2 = 1.0 - geod.es * np.sin(lat2) ** 2
+            area = det * deg**2 * geod.a**2 * (1 - geod.es) * np.cos(lat2) / w2**2
         notes.append("geodesic areas on the CRS ellipsoid")
         return area, length(b, e), length(a, d), notes
     unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
@@ -110,114 +112,6 @@ def _row_factors(
         area, len_c, len_r = area / scale, len_c / np.sqrt(scale), len_r / np.sqrt(scale)
         notes.append("areas corrected for the projection's scale (geodesic, per row)")
     return area[:, None], len_c, len_r, notes
-
-
-def _rotated_areas(transform: Transform, geod: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Pixel areas ``[len(rows), len(cols)]`` in m2 of a rotated geographic grid: M*N*cos(lat) at pixel centres."""
-    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    det, deg = abs(a * e - b * d), math.pi / 180
-    lat2 = np.radians(d * (cols[None, :] + 0.5) + e * (rows[:, None] + 0.5) + f)
-    w2 = 1.0 - geod.es * np.sin(lat2) ** 2
-    return det * deg**2 * geod.a**2 * (1 - geod.es) * np.cos(lat2) / w2**2
-
-
-@dataclass
-class MaskSums:
-    """Per-class-value sums over a whole mask: what :func:`compute_stats` needs besides the objects and adjacency."""
-
-    transform: Transform  # of the mask the sums were taken over (full resolution)
-    shape: tuple[int, int]  # (height, width) of that mask
-    counts: np.ndarray  # [256] int64 pixels per class value
-    areas: np.ndarray  # [256] float64 ground area per class value, m2
-    csum: np.ndarray  # [256] float64 sum of pixel-centre columns (half-integers: exact in any order)
-    rsum: np.ndarray  # [256] float64 sum of pixel-centre rows
-    box: Optional[tuple[int, int, int, int]]  # (col0, row0, col1, row1) inclusive, of valid pixels; None: none
-
-
-class BlockStats:
-    """Accumulates :class:`MaskSums` of a mask from its blocks as they are written, in any order, each once.
-
-    Gives :func:`compute_stats` what the tiled writer already had in hand (``sums=``), so only connected
-    components (object counts) and adjacency still need a pass over the whole mask: they join pixels across
-    blocks. Pixel areas are those of :func:`_row_factors` over the whole mask (per row; per pixel, computed
-    per block, for a rotated geographic grid), so areas equal a whole-mask count up to float summation order.
-    """
-
-    def __init__(self, transform: Transform, crs: Any, height: int, width: int, nodata: Optional[int] = 255) -> None:
-        self.transform, self.nodata, self.shape = tuple(transform)[:6], nodata, (height, width)
-        self._geod = None  # set for a rotated geographic grid: areas per pixel, made per block
-        self._area: Optional[np.ndarray] = None  # [H, 1] m2 per row otherwise
-        if crs is not None:
-            from pyproj import CRS
-
-            pcrs = CRS.from_user_input(crs)
-            b, d = float(self.transform[1]), float(self.transform[3])
-            if pcrs.is_geographic and not (b == 0 and d == 0):
-                self._geod = pcrs.get_geod()
-        if self._geod is None:
-            self._area = _row_factors(self.transform, crs, height, width)[0]
-        self.counts = np.zeros(256, np.int64)
-        self.areas, self.csum, self.rsum = np.zeros(256), np.zeros(256), np.zeros(256)
-        self.box: Optional[tuple[int, int, int, int]] = None
-        self.pixels = 0  # pixels added so far
-        self.seconds = 0.0  # CPU time of the calling thread spent in :meth:`add`
-
-    def add(self, row_off: int, col_off: int, block: np.ndarray) -> None:
-        """Add the uint8 class values ``[h, w]`` of the mask at ``(row_off, col_off)``."""
-        t0 = time.thread_time()  # CPU, not wall: the writer thread shares the cores with the model
-        block = np.asarray(block, dtype=np.uint8)
-        h, w = block.shape
-        rows = np.arange(row_off, row_off + h, dtype=np.float64)
-        cols = np.arange(col_off, col_off + w, dtype=np.float64)
-        # pixels per (row, value) and per (column, value): integer histograms, much faster than weighted bincounts
-        # (intp codes: numpy's bincount converts any other integer type first, several times slower)
-        by_row = np.bincount(((np.arange(h, dtype=np.intp)[:, None] << 8) | block).ravel(), minlength=h * 256)
-        by_col = np.bincount(((np.arange(w, dtype=np.intp)[None, :] << 8) | block).ravel(), minlength=w * 256)
-        by_row, by_col = by_row.reshape(h, 256), by_col.reshape(w, 256)
-        self.counts += by_row.sum(axis=0)
-        row_f = by_row.astype(np.float64)
-        self.rsum += (rows + 0.5) @ row_f  # half-integers times counts: exact in any order
-        self.csum += (cols + 0.5) @ by_col.astype(np.float64)
-        if self._area is not None:
-            self.areas += self._area[row_off:row_off + h, 0] @ row_f
-        else:
-            area = _rotated_areas(self.transform, self._geod, rows, cols)
-            self.areas += np.bincount(block.ravel(), weights=area.ravel(), minlength=256)
-        nd = self.nodata
-        r_ok = np.flatnonzero(by_row.sum(axis=1) > (by_row[:, nd] if nd is not None else 0))
-        c_ok = np.flatnonzero(by_col.sum(axis=1) > (by_col[:, nd] if nd is not None else 0))
-        if len(r_ok):
-            got = (col_off + int(c_ok[0]), row_off + int(r_ok[0]), col_off + int(c_ok[-1]), row_off + int(r_ok[-1]))
-            old = self.box or got
-            self.box = (min(old[0], got[0]), min(old[1], got[1]), max(old[2], got[2]), max(old[3], got[3]))
-        self.pixels += h * w
-        self.seconds += time.thread_time() - t0
-
-    def sums(self) -> MaskSums:
-        """The sums so far (all of them once every pixel of the mask was added)."""
-        if self.pixels != self.shape[0] * self.shape[1]:
-            raise RuntimeError(f"{self.pixels} of {self.shape[0] * self.shape[1]} mask pixels were added")
-        return MaskSums(self.transform, self.shape, self.counts.copy(), self.areas.copy(), self.csum.copy(),
-                        self.rsum.copy(), self.box)
-
-
-def _mask_sums(mask: np.ndarray, area: np.ndarray, transform: Transform, nodata: Optional[int]) -> MaskSums:
-    """:class:`MaskSums` of a whole in-memory mask, row block by row block."""
-    height, width = mask.shape
-    counts = np.zeros(256, dtype=np.int64)
-    csum, rsum = np.zeros(256), np.zeros(256)
-    step = max(1, _CHUNK_PIXELS // width)
-    for r0 in range(0, height, step):
-        sub = mask[r0:r0 + step].ravel()
-        nrows = len(sub) // width
-        counts += np.bincount(sub, minlength=256)
-        csum += np.bincount(sub, weights=np.tile(np.arange(width) + 0.5, nrows), minlength=256)
-        rsum += np.bincount(sub, weights=np.repeat(np.arange(r0, r0 + nrows) + 0.5, width), minlength=256)
-    areas = _weighted_bincount(mask, area, 256)
-    ok = mask != nodata if nodata is not None else np.ones_like(mask, dtype=bool)
-    rows_ok, cols_ok = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
-    box = (int(cols_ok[0]), int(rows_ok[0]), int(cols_ok[-1]), int(rows_ok[-1])) if len(rows_ok) else None
-    return MaskSums(tuple(transform)[:6], (height, width), counts, areas, csum, rsum, box)  # type: ignore[arg-type]
 
 
 def _weighted_bincount(labels: np.ndarray, area: np.ndarray, minlength: int) -> np.ndarray:
@@ -241,7 +135,6 @@ def compute_stats(
     min_object_m2: float = 0.0,
     background: Sequence[str] = ("background",),
     min_object_px: int = 0,
-    sums: Optional[MaskSums] = None,
 ) -> SceneStats:
     """Measure a class-index mask in map units.
 
@@ -254,9 +147,6 @@ def compute_stats(
             segmentation leaves are not objects); the floor is ``max(min_object_m2, min_object_px * mean
             pixel area)``, the same as :func:`core.landcover.grid.default_min_area_m2`.
         background: class names measured as background: in ``background_area_m2``, not in the class list.
-        sums: the mask's per-class sums taken while it was written (:class:`BlockStats`), perhaps at a finer
-            resolution than ``mask`` (a decimated read): areas, shares, centroids and positions come from
-            them, and ``mask`` is only passed over for objects (connected components) and adjacency.
     """
     from scipy import ndimage
 
@@ -270,8 +160,16 @@ def compute_stats(
     height, width = mask.shape
     area, len_c, len_r, notes = _row_factors(transform, crs, height, width)
     names = [classes[i] if i < len(classes) else f"class_{i}" for i in range(256)]
-    got = sums if sums is not None else _mask_sums(mask, area, transform, nodata)
-    counts, areas, csum, rsum, at = got.counts, got.areas, got.csum, got.rsum, got.transform
+    counts = np.zeros(256, dtype=np.int64)
+    csum, rsum = np.zeros(256), np.zeros(256)
+    step = max(1, _CHUNK_PIXELS // width)
+    for r0 in range(0, height, step):
+        sub = mask[r0:r0 + step].ravel()
+        nrows = len(sub) // width
+        counts += np.bincount(sub, minlength=256)
+        csum += np.bincount(sub, weights=np.tile(np.arange(width) + 0.5, nrows), minlength=256)
+        rsum += np.bincount(sub, weights=np.repeat(np.arange(r0, r0 + nrows) + 0.5, width), minlength=256)
+    areas = _weighted_bincount(mask, area, 256)
     floor_m2 = max(float(min_object_m2), min_object_px * float(np.mean(area)))
     total = float(areas.sum())
     valid_ids = [i for i in range(256) if counts[i] > 0 and i != nodata]
@@ -280,10 +178,12 @@ def compute_stats(
     is_bg = [names[i].lower() in bg_names for i in range(256)]
 
     # Envelope of the valid pixels in the CRS (image rows when there is no CRS) for the 3x3 position grid.
+    ok = mask != nodata if nodata is not None else np.ones_like(mask, dtype=bool)
+    rows_ok, cols_ok = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
     env = (0.0, 0.0, 0.0, 0.0)
-    if got.box is not None:
-        pix = (float(got.box[0]), float(got.box[1]), got.box[2] + 1.0, got.box[3] + 1.0)
-        env = pixel_box_to_crs(pix, at) if crs is not None else (pix[0], -pix[3], pix[2], -pix[1])
+    if len(rows_ok):
+        pix = (float(cols_ok[0]), float(rows_ok[0]), cols_ok[-1] + 1.0, rows_ok[-1] + 1.0)
+        env = pixel_box_to_crs(pix, transform) if crs is not None else (pix[0], -pix[3], pix[2], -pix[1])
 
     stats: list[ClassStat] = []
     structure = np.ones((3, 3), dtype=bool)
@@ -293,7 +193,7 @@ def compute_stats(
         labels, n = ndimage.label(mask == i, structure=structure)
         comp = _weighted_bincount(labels, area, n + 1)[1:]
         col, row = csum[i] / counts[i], rsum[i] / counts[i]
-        x, y = pixel_to_crs(col, row, at) if crs is not None else (col, -row)
+        x, y = pixel_to_crs(col, row, transform) if crs is not None else (col, -row)
         fx = (x - env[0]) / (env[2] - env[0]) if env[2] > env[0] else 0.5
         fy = (y - env[1]) / (env[3] - env[1]) if env[3] > env[1] else 0.5
         stats.append(ClassStat(
@@ -384,23 +284,19 @@ def stats_from_mask_file(
     min_object_m2: float = 0.0,
     background: Sequence[str] = ("background",),
     min_object_px: int = 0,
-    sums: Optional[MaskSums] = None,
 ) -> SceneStats:
     """Statistics of a class-index mask GeoTIFF (band 1); decimated (nearest) above ``max_pixels``.
 
     A decimated read scales the transform, so each pixel counts for the source pixels it stands for;
     ``decimation`` and ``notes`` of the result say so. ``nodata`` defaults to the file's, else 255.
-    ``sums``: the file's full-resolution sums taken while it was written (see :func:`compute_stats`).
     """
     from core.raster import read_class_mask
 
     got = read_class_mask(path, max_pixels)
     nd = nodata if nodata is not None else (got.nodata if got.nodata is not None else 255)
-    result = compute_stats(got.mask, classes, got.transform, got.crs, nd, min_object_m2, background, min_object_px,
-                           sums)
+    result = compute_stats(got.mask, classes, got.transform, got.crs, nd, min_object_m2, background, min_object_px)
     factor, (width, height) = got.factor, got.size
     if factor > 1:
         result.decimation = factor
-        what = "objects and adjacency " if sums is not None else ""
-        result.notes.append(f"{what}decimated {factor}x (nearest) from {width}x{height} pixels")
+        result.notes.append(f"decimated {factor}x (nearest) from {width}x{height} pixels")
     return result

@@ -15,11 +15,10 @@ import numpy as np
 import rasterio
 from rasterio.windows import transform as window_transform
 
-from core.blend import NODATA, BlendWriter
+from core.blend import BlendWriter
 from core.errors import InputError
 from core.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 from core.raster import BandProfile, compute_stretch, detect_profile, open_dataset, open_raster, read_window
-from core.stats import BlockStats, MaskSums
 from core.tiling import PixelWindow, tile_plan
 
 # predict(batch float32 [B, C, h, w] in 0..1) -> float32 [B, K, h, w] probabilities or logits (C: what
@@ -41,10 +40,9 @@ class TiledResult:
     profile: BandProfile
     timings: dict[str, float] = field(default_factory=dict)  # stretch, read, predict, blend, wait seconds
     scratch_bytes: int = 0  # largest size of the blending accumulator file
-    sums: Optional[MaskSums] = None  # per-class sums of the mask, taken as its blocks were written
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (without ``sums``)."""
+        """A JSON-ready dict."""
         return {
             "mask_path": self.mask_path, "classes": self.classes, "tiles": self.tiles,
             "seconds": self.seconds, "window": self.window.to_list(), "crs": self.crs,
@@ -76,11 +74,8 @@ def segment_raster(
     Tiles of a :func:`core.tiling.tile_plan` over ``window`` are read one window at a time (a reader thread
     reads ahead), predicted ``batch_size`` at a time in the caller's thread, and blended across overlaps by
     :class:`core.blend.BlendWriter` (in a writer thread, in plan order, so the output is the same as one
-    thread's), with bounded queues between, so memory does not grow with the scene. Each block of the class map
-    is counted as it is written (:class:`core.stats.BlockStats`): per-class pixels, areas and centroid sums come
-    back in ``sums``, for :func:`core.stats.compute_stats` to use instead of counting the mask again. Tiles
-    without valid pixels are not predicted. ``progress``, ``cancelled`` and ``predict`` are called in the caller's
-    thread.
+    thread's), with bounded queues between, so memory does not grow with the scene. Tiles without valid
+    pixels are not predicted. ``progress``, ``cancelled`` and ``predict`` are called in the caller's thread.
 
     Args:
         path: source raster.
@@ -130,10 +125,9 @@ def segment_raster(
             timings["stretch"] = time.perf_counter() - t0
         windows = [t.window for t in tiles]
         batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
-        block_stats = BlockStats(transform, info.crs or None, win.height, win.width, NODATA)
         with BlendWriter(
             out_path, win.width, win.height, classes, windows, info.crs, transform, overlap,
-            margin=margin, colors=colors, workdir=workdir, stats=block_stats,
+            margin=margin, colors=colors, workdir=workdir,
         ) as writer:  # fmt: skip
             read = functools.partial(_read_batch, ds=ds, win=win, mask=mask, profile=profile, timings=timings)
             blend = functools.partial(_blend_batch, writer=writer, timings=timings)
@@ -148,11 +142,10 @@ def segment_raster(
                 pipe.finish()
                 timings["wait"] = pipe.waited
             scratch = writer.accumulator_bytes
-        timings["stats"] = block_stats.seconds  # CPU seconds in the writer thread, within "blend"
     return TiledResult(
         mask_path=os.fspath(out_path), classes=list(classes), tiles=len(tiles),
         seconds=time.perf_counter() - start, window=win, crs=info.crs, transform=transform,  # type: ignore[arg-type]
-        profile=profile, timings=timings, scratch_bytes=scratch, sums=block_stats.sums(),
+        profile=profile, timings=timings, scratch_bytes=scratch,
     )  # fmt: skip
 
 
