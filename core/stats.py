@@ -114,6 +114,13 @@ def _row_factors(
     return area[:, None], len_c, len_r, notes
 
 
+def pixel_areas(transform: Transform, crs: Any, height: int, width: int) -> np.ndarray:
+    """Ground area of every pixel in m2, [H, 1] (north-up) or [H, W], as :func:`compute_stats` measures it
+    (geodesic on geographic CRSs, scale-corrected on projected ones; map units as metres without a CRS)."""
+    area, _, _, _ = _row_factors(tuple(transform)[:6], crs or None, height, width)
+    return np.asarray(area, dtype=np.float64)
+
+
 def _weighted_bincount(labels: np.ndarray, area: np.ndarray, minlength: int) -> np.ndarray:
     """Sum of pixel areas per label value, row block by row block."""
     out = np.zeros(minlength, dtype=np.float64)

@@ -62,10 +62,9 @@ def _crs_text(crs: Any) -> str:
 
 def pixel_m(transform: Any, crs: Any, height: int, width: int) -> float:
     """The mean ground pixel size in metres of a grid (square root of the mean pixel area)."""
-    from core.stats import _row_factors
+    from core.stats import pixel_areas
 
-    area, _, _, _ = _row_factors(tuple(transform)[:6], crs or None, height, width)
-    return float(math.sqrt(float(np.mean(area))))
+    return float(math.sqrt(float(np.mean(pixel_areas(transform, crs, height, width)))))
 
 
 def raster_pixel_m(path: PathLike) -> float:

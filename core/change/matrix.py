@@ -9,6 +9,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from core.stats import pixel_areas
+
 PathLike = Union[str, "os.PathLike[str]"]
 NODATA = 255
 BLOCK_PIXELS = 1 << 21  # rows are read in blocks of about this many pixels
@@ -22,14 +24,6 @@ def blocks(height: int, width: int) -> Iterator[tuple[int, int]]:
     step = max(1, BLOCK_PIXELS // max(width, 1))
     for r0 in range(0, height, step):
         yield r0, min(height, r0 + step)
-
-
-def pixel_areas(transform: Any, crs: Any, height: int, width: int) -> np.ndarray:
-    """Ground area of every pixel in m2, [H, 1] (north-up) or [H, W], as :mod:`core.stats` measures it."""
-    from core.stats import _row_factors
-
-    area, _, _, _ = _row_factors(tuple(transform)[:6], crs or None, height, width)
-    return np.asarray(area, dtype=np.float64)
 
 
 def transitions(first: PathLike, second: PathLike, k: int) -> np.ndarray:

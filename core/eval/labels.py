@@ -57,10 +57,10 @@ def predict(raster: str, model: str = "default", device: str = "cpu", backend: s
 
 def pixel_areas(grid: LabelGrid) -> np.ndarray:
     """Ground area of each pixel in m² ([H, 1] or [H, W]; geodesic on geographic CRSs), as the engine measures."""
-    from core.stats import _row_factors
+    from core.stats import pixel_areas as areas
 
     h, w = grid.classes.shape
-    return _row_factors(grid.transform, grid.crs, h, w)[0]
+    return areas(grid.transform, grid.crs, h, w)
 
 
 def check(prediction: Prediction, labels: Labels, mapping: Optional[dict[str, list[str]]] = None) -> tuple[
