@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -110,16 +111,23 @@ def test_a_failed_check_says_why_in_one_sentence(plugin, qtbot, tmp_path: Path) 
     assert not panel.scores and panel.check_button.isEnabled() and panel.card.isHidden()
 
 
-def test_teach_writes_a_model_and_use_this_model_switches_the_setting(plugin, qtbot, tmp_path: Path,
-                                                                      monkeypatch) -> None:
+def ready_to_teach(plugin: Any, tmp_path: Path, monkeypatch: Any) -> tuple[Any, Any, str, Path]:
+    """A labelled scene picked in the panel, a tiny base model as the active one, and an empty folder that the
+    teach dialog will pick: (panel, runner, base model, that folder)."""
     raster, labels = labelled_scene(tmp_path)
     base = tiny_checkpoint(tmp_path / "base")
     replace(PluginSettings.load(), model=base).save()
     parent = tmp_path / "models"
     parent.mkdir()
     pick(plugin, raster, labels)
-    panel, runner = plugin.dock.labels_panel, plugin.controller.labels
+    panel = plugin.dock.labels_panel
     monkeypatch.setattr(panel, "ask_parent_folder", lambda: str(parent))
+    return panel, plugin.controller.labels, base, parent
+
+
+def test_teach_writes_a_model_and_use_this_model_switches_the_setting(plugin, qtbot, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    panel, runner, base, parent = ready_to_teach(plugin, tmp_path, monkeypatch)
     panel.steps_spin.setValue(3)
     panel.teach_button.click()
     assert runner.task is not None, panel.status_label.text()
@@ -150,14 +158,7 @@ def test_teach_refuses_the_random_tiny_model(plugin, tmp_path: Path, monkeypatch
 
 
 def test_cancelled_teaching_leaves_no_model_folder(plugin, qtbot, tmp_path: Path, monkeypatch) -> None:
-    raster, labels = labelled_scene(tmp_path)
-    base = tiny_checkpoint(tmp_path / "base")
-    replace(PluginSettings.load(), model=base).save()
-    parent = tmp_path / "models"
-    parent.mkdir()
-    pick(plugin, raster, labels)
-    panel, runner = plugin.dock.labels_panel, plugin.controller.labels
-    monkeypatch.setattr(panel, "ask_parent_folder", lambda: str(parent))
+    panel, runner, base, parent = ready_to_teach(plugin, tmp_path, monkeypatch)
     panel.steps_spin.setValue(100000)
     panel.teach_button.click()
     task = runner.task
