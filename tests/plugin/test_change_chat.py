@@ -58,18 +58,24 @@ def test_picker_is_empty_and_never_lists_the_panel_raster(plugin, iface, dates) 
     assert picker.layer_id() == after.id()
 
 
-def test_change_question_with_a_picked_date_answers_from_the_measured_matrix(plugin, iface, dates, rule_holder,
-                                                                             qtbot) -> None:
+def ask_about_change(plugin, iface, dates, rule_holder, qtbot, question: str):
+    """Ask ``question`` about the first date with the second picked under "Compare with"; the finished turn."""
     before, after = dates
     show_layer(iface, before)
     plugin.dock.raster_combo.setLayer(before)
     plugin.dock.compare_picker.combo.setLayer(after)
     plugin.controller.holder = rule_holder
-    ask(qtbot, plugin, "how much forest was lost?")
+    ask(qtbot, plugin, question)
     assert plugin.controller.task is not None, iface.messages()
     wait_for_task(qtbot, plugin.controller)
     turn = plugin.controller.conversation.turns[-1]
     assert turn.status == DONE, turn.error
+    return turn
+
+
+def test_change_question_with_a_picked_date_answers_from_the_measured_matrix(plugin, iface, dates, rule_holder,
+                                                                             qtbot) -> None:
+    turn = ask_about_change(plugin, iface, dates, rule_holder, qtbot, "how much forest was lost?")
     assert turn.kind == "change" and turn.raster == "2019 -> 2024"
     result = turn.result_obj
     lost = result.area("forest", "barren")
@@ -103,15 +109,7 @@ def test_other_questions_go_the_usual_way_even_with_a_date_picked(plugin, iface,
 
 def test_what_changed_gets_the_model_narrative_checked_beside_the_measured_figures(plugin, iface, dates, rule_holder,
                                                                                    qtbot) -> None:
-    before, after = dates
-    show_layer(iface, before)
-    plugin.dock.raster_combo.setLayer(before)
-    plugin.dock.compare_picker.combo.setLayer(after)
-    plugin.controller.holder = rule_holder
-    ask(qtbot, plugin, "what changed?")
-    wait_for_task(qtbot, plugin.controller)
-    turn = plugin.controller.conversation.turns[-1]
-    assert turn.status == DONE, turn.error
+    turn = ask_about_change(plugin, iface, dates, rule_holder, qtbot, "what changed?")
     caption = turn.result_obj.caption
     assert caption is not None and turn.result["caption"] == caption
     assert turn.answer == caption["caption"] and turn.result["source"] == caption["source"]
