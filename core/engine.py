@@ -219,18 +219,18 @@ class Engine:
     def locate(self, raster: str, aoi: AOILike = None, imagery: Imagery = (None, None)) -> Area:
         """The analysed area of a request (see :func:`core.analysis.locate`), with the NIR/SWIR bands found when
         the model has a spectral refiner and the config allows it."""
-        from core.models_io import refiner_dir
+        from core.imagery.refiner import refiner_dir
 
         spectral = self.config.spectral and refiner_dir(self.config.model) is not None
         return analysis.locate(raster, aoi, bands=imagery[0], sensor=imagery[1], spectral=spectral)
 
     def _spectral(self, predict: Any) -> Any:
         """``predict`` followed by the model's spectral refiner (checked now, loaded once, in the background)."""
+        from core.imagery.refiner import spectral_predictor
         from core.model_parts import refiner_in_background
-        from core.models_io import spectral_predictor
 
         if self._refiner is None:
-            self._refiner = refiner_in_background(self.config.model, self.classes, self.device)
+            self._refiner = refiner_in_background(self.config.model, self.classes, self.device, self._backend)
         return spectral_predictor(predict, self._refiner.result)
 
     def _prepare(self, raster: str, aoi: AOILike, progress: Optional[ProgressFn], cancelled: Optional[CancelledFn],

@@ -48,15 +48,18 @@ class Background:
         return self._value
 
 
-def refiner_in_background(model: str, classes: list[str], device: str) -> Background:
+def refiner_in_background(model: str, classes: list[str], device: str, backend: str = "torch") -> Background:
     """The model's spectral refiner: checked against ``classes`` now (from its config, no torch), loaded in a
-    daemon thread (torch imports while the first batch predicts)."""
-    from core import models_io
+    daemon thread while the first batch predicts. On the ``onnx`` backend it runs from its cached ONNX export
+    (torch is imported only to make that export, once); otherwise it is the torch refiner."""
+    from core.imagery import refiner
 
-    folder = models_io.refiner_dir(model)
+    folder = refiner.refiner_dir(model)
     assert folder is not None, "a spectral profile needs a refiner"
-    models_io.check_refiner(folder, classes)
-    return Background(lambda: built(lambda: models_io.load_refiner(folder, classes, device)), "earthask-load-refiner")
+    refiner.check_refiner(folder, classes)
+    if backend == "onnx":
+        return Background(lambda: built(lambda: refiner.onnx_refiner(folder, classes, device)), "earthask-load-refiner")
+    return Background(lambda: built(lambda: refiner.load_refiner(folder, classes, device)), "earthask-load-refiner")
 
 
 class SegmenterPart:

@@ -1,4 +1,5 @@
-"""onnxruntime session for an exported segmenter: CUDA provider when present (and asked), else CPU."""
+"""onnxruntime sessions for the exported segmenter and spectral refiner: CUDA provider when present (and asked), else
+CPU."""
 
 from __future__ import annotations
 
@@ -42,6 +43,29 @@ def choose_providers(device: str, available: list[str]) -> list[str]:
     return [CPU]
 
 
+def open_session(path: str | Path, device: str = "auto", threads: int | None = None) -> Any:
+    """An onnxruntime session for the ONNX file at ``path`` on ``device`` (see :func:`choose_providers`).
+
+    Raises:
+        InputError: no such file, or a device this onnxruntime cannot serve.
+    """
+    ort = import_onnxruntime()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"ONNX model not found: {path}")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    wanted = choose_providers(device, ort.get_available_providers())
+    if wanted == [CPU]:
+        # No memory pattern: the same CPU time per tile, and 145 MB less at batch 4 x 512 px. No spinning: idle
+        # workers sleep instead of busy-waiting between operators, which left less CPU to the tiled pipeline's
+        # reader and writer threads (measured on 2 cores: 25% less CPU per tile, the same tiles per second).
+        options.enable_mem_pattern = False
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+
+
 class OnnxSegmenter:
     """``__call__(batch float32 [B, bands, h, w] in 0..1) -> float32 probabilities [B, K, h, w]``.
 
@@ -59,23 +83,9 @@ class OnnxSegmenter:
     """
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
-        ort = import_onnxruntime()
         from models.onnx_export import outputs_logits, parse_metadata  # no torch import at module level there
 
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"ONNX model not found: {path}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        wanted = choose_providers(device, ort.get_available_providers())
-        if wanted == [CPU]:
-            # No memory pattern: the same CPU time per tile, and 145 MB less at batch 4 x 512 px. No spinning: idle
-            # workers sleep instead of busy-waiting between operators, which left less CPU to the tiled pipeline's
-            # reader and writer threads (measured on 2 cores: 25% less CPU per tile, the same tiles per second).
-            options.enable_mem_pattern = False
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+        self.session = open_session(path, device, threads)
         self.providers: list[str] = list(self.session.get_providers())
         self.metadata: dict[str, Any] = parse_metadata(dict(self.session.get_modelmeta().custom_metadata_map))
         self.classes: list[str] = list(self.metadata.get("classes", []))
@@ -98,6 +108,30 @@ class OnnxSegmenter:
         (out,) = self.session.run([self.output_name], {self.input_name: x})
         out = out[:, :, :h, :w].astype(np.float32, copy=False)  # [B, K, h, w]
         return softmax_classes(out) if self.logits else out
+
+
+class OnnxRefiner:
+    """The spectral refiner's ONNX export (``models.onnx_export.export_refiner``) with the torch refiner's call:
+    ``refine(probs [B, K, h, w], bands [B, 8, h, w]) -> refined probabilities [B, K, h, w]`` (float32).
+
+    Attributes:
+        classes: the refiner's classes, from the metadata.
+        providers: the providers the session really uses.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        from models.onnx_export import parse_metadata
+
+        self.session = open_session(path, device, threads)
+        self.providers: list[str] = list(self.session.get_providers())
+        self.metadata: dict[str, Any] = parse_metadata(dict(self.session.get_modelmeta().custom_metadata_map))
+        self.classes: list[str] = list(self.metadata.get("classes", []))
+
+    def refine(self, probs: np.ndarray, bands: np.ndarray) -> np.ndarray:
+        feeds = {"probabilities": np.ascontiguousarray(probs, dtype=np.float32),
+                 "bands": np.ascontiguousarray(bands, dtype=np.float32)}
+        (out,) = self.session.run(["refined"], feeds)
+        return out
 
 
 def softmax_classes(logits: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any
 ONNX_OPSET = 17
 INPUT_RANGE = "0..1"
 SEGMENTER_FORMAT = 2  # 1: logits out, class dimension symbolic; 2: softmax in the graph, K static
+REFINER_FORMAT = 1  # the spectral refiner: probabilities and band planes in, refined probabilities out
 OUTPUT_PROBABILITIES = "probabilities [B, K, H, W]"  # the segmenter's "output" metadata (format 2)
 # values stored as JSON text (Deepness json.loads every key it reads: model_type, class_names, resolution...)
 JSON_KEYS = ("classes", "normalisation", "class_names", "model_type", "resolution", "standardization_mean",
@@ -181,6 +182,52 @@ def export_image_tower(
     return _export(_EmbedImage(module), path, bands, image_size, "embedding", meta, dynamic_hw=dynamic_hw)
 
 
+def export_refiner(refiner: Any, path: str | Path, weights_sha256: str, model_id: str = "") -> Path:
+    """Export a ``models.spectral.SpectralRefiner`` as ``probabilities [B, K, H, W], bands [B, 8, H, W] ->
+    refined probabilities [B, K, H, W]``: what :meth:`SpectralRefiner.refine` computes (the log of the clipped
+    probabilities, the refiner, the softmax) in one graph, so the onnx backend runs it without torch.
+
+    Batch, H and W are dynamic; K is static. ``weights_sha256`` names the refiner's files (see
+    ``core.imagery.refiner.refiner_key``) and is stored in the metadata with the classes.
+    """
+    import torch
+
+    from models.spectral import CHANNELS
+
+    class _Refine(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, probs: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
+            z = self.inner(torch.log(probs.clamp(1e-6, 1.0)), bands)  # as SpectralRefiner.refine
+            e = torch.exp(z - z.amax(dim=1, keepdim=True))  # softmax written out, as the segmenter's
+            return e / e.sum(dim=1, keepdim=True)
+
+    classes = list(refiner.cfg.classes)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    probs = torch.full((1, len(classes), 16, 16), 1.0 / len(classes))
+    bands = torch.rand(1, CHANNELS, 16, 16)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    was_training = refiner.training
+    refiner.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            torch.onnx.export(_Refine(refiner).cpu(), (probs, bands), str(path), dynamo=False,
+                              opset_version=ONNX_OPSET, input_names=["probabilities", "bands"],
+                              output_names=["refined"], dynamic_axes={"probabilities": axes, "bands": axes,
+                                                                      "refined": axes},
+                              do_constant_folding=True)
+    finally:
+        refiner.train(was_training)
+    meta = {"model_id": model_id or "spectral refiner", "model_type": json.dumps("SpectralRefiner"),
+            "classes": json.dumps(classes), "bands": str(CHANNELS), "format": str(REFINER_FORMAT),
+            "output": "refined probabilities [B, K, H, W]", "weights_sha256": weights_sha256}
+    return _finish(path, meta, {1: len(classes)})
+
+
 def _export(
     module: Any,
     path: str | Path,
@@ -197,7 +244,6 @@ def _export(
     dimensions symbolic where shape inference loses them, and tools such as Deepness read them from there);
     given, the output's dynamic axes are the input's.
     """
-    import onnx
     import torch
 
     path = Path(path)
@@ -228,6 +274,13 @@ def _export(
     finally:
         for m, training in modes:
             m.training = training
+    return _finish(path, meta, static_dims)
+
+
+def _finish(path: Path, meta: dict[str, str], static_dims: dict[int, int] | None) -> Path:
+    """Write ``static_dims`` into the first output's shape and ``meta`` into metadata_props; check and save."""
+    import onnx
+
     model = onnx.load(str(path))
     for axis, value in (static_dims or {}).items():
         model.graph.output[0].type.tensor_type.shape.dim[axis].dim_value = int(value)

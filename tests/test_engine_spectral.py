@@ -40,7 +40,8 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _mask(model: Path, raster: str, out: Path, **config) -> tuple[np.ndarray, object]:
-    with Engine(EngineConfig(model=str(model), device="cpu", backend="torch", tile=64, overlap=16, **config)) as eng:
+    config = {"device": "cpu", "backend": "torch", "tile": 64, "overlap": 16, **config}
+    with Engine(EngineConfig(model=str(model), **config)) as eng:
         result = eng.segment(raster, out=str(out))
     with rasterio.open(out) as src:
         return src.read(1), result
@@ -79,3 +80,80 @@ def test_a_refiner_for_other_classes_is_one_sentence(checkpoints: dict, tmp_path
     with pytest.raises(InputError, match="spectral refiner .* has classes") as info:
         _mask(wrong, raster, tmp_path / "w.tif")
     assert "\n" not in str(info.value)
+
+
+def _random_refiner_checkpoint(checkpoints: dict, root: Path) -> Path:
+    """A copy of the plain checkpoint whose refiner has random weights everywhere (it changes many pixels)."""
+    folder = root / "random"
+    shutil.copytree(checkpoints["plain"], folder)
+    classes = list(VLMConfig.load(folder).seg_classes)
+    torch.manual_seed(3)
+    refiner = SpectralRefiner(SpectralConfig(classes, hidden=4))
+    with torch.no_grad():
+        for p in refiner.net[-1].parameters():
+            p.normal_(0.0, 2.0)
+    refiner.save_pretrained(folder / "spectral")
+    return folder
+
+
+def test_the_onnx_backend_refines_as_torch_does_from_a_cached_export(checkpoints: dict, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EARTHASK_CACHE", str(tmp_path / "cache"))
+    model = _random_refiner_checkpoint(checkpoints, tmp_path)
+    raster = make_raster(tmp_path / "ms.tif", width=90, height=70, count=6, dtype="uint16",
+                         descriptions=MS_DESCRIPTIONS, seed=8)
+    by_torch, _ = _mask(model, raster, tmp_path / "t.tif")
+    plain, _ = _mask(checkpoints["plain"], raster, tmp_path / "p.tif")
+    by_onnx, result = _mask(model, raster, tmp_path / "o.tif", backend="onnx")
+    assert result.provenance.backend.startswith("onnx")
+    assert (by_torch != plain).mean() > 0.2  # the refiner matters on this raster...
+    assert (by_onnx == by_torch).mean() > 0.999  # ...and onnxruntime gives torch's classes
+    exports = list((tmp_path / "cache" / "onnx").glob("refiner-*/refiner.onnx"))
+    assert len(exports) == 1
+    stamp = exports[0].stat().st_mtime_ns
+    again, _ = _mask(model, raster, tmp_path / "o2.tif", backend="onnx")
+    assert np.array_equal(again, by_onnx) and exports[0].stat().st_mtime_ns == stamp  # found, not made again
+
+
+def test_a_retrained_refiner_is_exported_afresh(checkpoints: dict, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.imagery.refiner import refiner_export
+
+    monkeypatch.setenv("EARTHASK_CACHE", str(tmp_path / "cache"))
+    model = _random_refiner_checkpoint(checkpoints, tmp_path)
+    classes = list(VLMConfig.load(model).seg_classes)
+    first = refiner_export(model / "spectral", classes)
+    refiner = SpectralRefiner.from_pretrained(model / "spectral")
+    with torch.no_grad():
+        refiner.net[0].bias.add_(1.0)
+    refiner.save_pretrained(model / "spectral")
+    second = refiner_export(model / "spectral", classes)
+    assert first != second and first.is_file() and second.is_file()
+
+
+def test_a_multispectral_segmentation_on_onnx_never_imports_torch_once_exported(checkpoints: dict,
+                                                                               tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    raster = make_raster(tmp_path / "ms.tif", width=90, height=70, count=6, dtype="uint16",
+                         descriptions=MS_DESCRIPTIONS, seed=9)
+    code = ("import json, sys\nfrom core.config import EngineConfig\nfrom core.engine import Engine\n"
+            f"cfg = EngineConfig(model={str(checkpoints['spectral'])!r}, device='cpu', backend='onnx', tile=64, "
+            "overlap=16)\n"
+            f"with Engine(cfg) as eng:\n    r = eng.segment({raster!r}, out=sys.argv[1])\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'spectral': r.provenance.band_profile['spectral']}))")
+    env = {**os.environ, "EARTHASK_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    runs = []
+    for name in ("first.tif", "second.tif"):
+        proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert runs[0]["torch"] is True  # the first run exports the segmenter and the refiner with torch
+    assert runs[1] == {"torch": False, "spectral": runs[0]["spectral"]} and runs[1]["spectral"] is not None
+    with rasterio.open(tmp_path / "first.tif") as a, rasterio.open(tmp_path / "second.tif") as b:
+        assert np.array_equal(a.read(1), b.read(1))

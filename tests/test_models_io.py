@@ -88,7 +88,7 @@ def test_the_refiner_runs_tile_by_tile_with_the_batched_result(tmp_path: Path) -
     import numpy as np
     import torch
 
-    from core.models_io import check_refiner, spectral_predictor
+    from core.imagery.refiner import check_refiner, spectral_predictor
     from models.spectral import SpectralConfig, SpectralRefiner
 
     classes = ["water", "forest", "town"]

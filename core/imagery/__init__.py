@@ -1,4 +1,5 @@
-"""Which bands of a raster are red, green and blue: sensor catalogue and detection (pure Python, no GDAL)."""
+"""Imagery: which bands of a raster are red, green and blue (sensor catalogue and detection, pure Python, no GDAL),
+and the model's spectral refiner for the NIR and SWIR bands (``core.imagery.refiner``)."""
 
 from core.imagery.detect import BandChoice, choose_bands, parse_bands
 from core.imagery.sensors import SENSORS, Sensor, sensor_named

@@ -111,7 +111,7 @@ class Trainable(nn.Module):
 
 def load_base(directory: Path, classes: list[str], with_refiner: bool) -> tuple[Any, Any, Any, Any]:
     """(segmenter grown to ``classes``, refiner grown or None, the base head, the base refiner or None), on CPU."""
-    from core.models_io import load_refiner, refiner_dir
+    from core.imagery.refiner import load_refiner, refiner_dir
     from models.segmenter import load_segmenter
 
     seg = load_segmenter(directory)
