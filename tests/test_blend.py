@@ -77,6 +77,33 @@ def test_every_pixel_written_exactly_once(tmp_path: Path, size: tuple[int, int],
     np.testing.assert_array_equal(mask, np.argmax(_field(5, height, width), axis=0))
 
 
+@pytest.mark.parametrize("size,tile,overlap", [((300, 260), 128, 16), ((150, 110), 48, 12), ((97, 200), 64, 0)])
+def test_blocks_one_tile_covers_are_written_as_the_weighted_blend_would(tmp_path: Path, size: tuple[int, int],
+                                                                        tile: int, overlap: int) -> None:
+    """Tiles with scores of their own (as a model's differ where tiles overlap): the map equals the weighted mean
+    computed in memory, with the blocks that one tile covers alone written without the accumulator."""
+    width, height, k = *size, 4
+    tiles = [t.window for t in tile_plan(width, height, tile, overlap)]
+    rng = np.random.default_rng(1)
+    own = [rng.random((k, t.height, t.width), dtype=np.float32) for t in tiles]
+    total, weights = np.zeros((k, height, width), np.float64), np.zeros((height, width), np.float64)
+    for t, s in zip(tiles, own):
+        w = tile_weight(t, width, height, overlap, overlap // 4)
+        total[(slice(None), *t.slices())] += s * w
+        weights[t.slices()] += w
+    with BlendWriter(tmp_path / "m.tif", width, height, [f"c{i}" for i in range(k)], tiles, UTM_CRS, UTM_TRANSFORM,
+                     overlap, block=32) as writer:
+        for t, s in zip(tiles, own):
+            writer.add(t, s)
+    assert writer.blocks_direct > 0 and writer.blocks_written == writer.nbx * writer.nby
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        mask = ds.read(1)
+    expected = np.argmax(total / weights, axis=0)
+    close = np.sort(total / weights, axis=0)
+    tie = (close[-1] - close[-2]) < 1e-5  # float32 sums may order near-ties differently
+    assert np.array_equal(mask[~tie], expected[~tie]) and tie.mean() < 0.001
+
+
 def test_output_georeferencing_and_colour_table(tmp_path: Path) -> None:
     _write(tmp_path / "out.tif", 70, 50, 32, 8, k=3, colors=[(1, 2, 3), (4, 5, 6), (7, 8, 9)], block=16)
     with rasterio.open(tmp_path / "out.tif") as ds:
