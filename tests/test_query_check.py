@@ -185,3 +185,39 @@ def test_measured_answers_equal_the_statistics(seed: int, min_object_m2: float) 
     present = "forest" in stats and (stats["forest"].fraction >= PRESENT_MIN_FRACTION or stats["forest"].count > 0)
     assert forest["answer"] == ("yes" if present else "no")
     assert present == (seed % 2 == 0)
+
+
+@pytest.fixture(scope="module")
+def forest_facts() -> AreaFacts:
+    """20 x 20 at 10 m: forest 60%, water 23%, a road row (5%) and two 2 x 2 buildings in the water (2%)."""
+    m = np.zeros((20, 20), np.uint8)
+    m[0:12, :] = FOREST
+    m[12:17, :] = WATER
+    m[18, :] = ROAD
+    m[13:15, 2:4] = m[13:15, 8:10] = BUILDING
+    return AreaFacts.of_mask(m, UTM_TRANSFORM, UTM_CRS, EARTHVQA_CLASSES)
+
+
+@pytest.mark.parametrize(("text", "kinds", "agree"), [
+    ("A rural scene dominated by forest.", ["scene", "dominant"], [True, True]),
+    ("An urban scene dominated by water.", ["scene", "dominant"], [False, False]),
+    ("Mostly forest, with a lake in the south; countryside.", ["dominant", "scene"], [True, True]),
+    ("A built-up area.", ["scene"], [False]),
+    ("A non-urban area; the lake is not urban.", [], []),  # negated scene words are not claims
+])
+def test_scene_words_are_checked_against_the_measurement(forest_facts: AreaFacts, text: str, kinds: list[str],
+                                                         agree: list[bool]) -> None:
+    claims = find_claims(text, forest_facts)
+    assert [c.kind for c in claims] == kinds and [c.agrees for c in claims] == agree
+
+
+def test_a_caption_that_calls_a_forest_urban_is_corrected_with_its_figures(forest_facts: AreaFacts) -> None:
+    text = "An urban scene dominated by water."
+    a = answer_question(UNPARSED, forest_facts, None, FakeModel(text), no_choice)
+    built = 100 * (forest_facts.fraction("building") + forest_facts.fraction("road"))
+    assert a.source == "checked" and a.overruled and a.model_answer == text
+    assert a.answer.startswith(f"A rural [measured: buildings and roads {built:.1f}%, urban from 20%; the model said "
+                               "urban] scene dominated by forest [measured: forest 60.0%, water 23.0%; the model said "
+                               "water].")
+    assert "urban or rural" in a.explanation and "dominant class" in a.explanation
+    assert {f["name"]: f["value"] for f in a.figures} == {"urban or rural": round(built, 2), "dominant class": 23.0}

@@ -65,10 +65,10 @@ def check_text(text: str, facts: AreaFacts, gen: Any = None) -> Answer:
     if not claims:
         return Answer(text, "model", "written by the language model; it states no figure the land-cover map "
                       "measures", generated=gen)
-    figures = [{"name": f"{c.cls} {c.kind}", "value": None if c.measured != c.measured else c.measured,
-                "unit": "%" if c.kind == "share" else "objects",
-                "text": f"{c.measured:.1f}%" if c.kind == "share" else
-                ("not countable at this pixel size" if c.measured != c.measured else f"{int(c.measured)} objects")}
+    figures = [{"name": c.label, "value": None if c.measured != c.measured else c.measured, "unit": c.unit,
+                "text": f"{c.word} ({c.evidence})" if c.word else (f"{c.measured:.1f}%" if c.unit == "%" else
+                                    "not countable at this pixel size" if c.measured != c.measured else
+                                    f"{int(c.measured)} objects")}
                for c in claims]
     bad = any(not c.agrees for c in claims)
     return Answer(corrected(text, claims) if bad else text, "checked", summary(claims), None, figures,
