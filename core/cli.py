@@ -332,13 +332,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return batch_main(args.rest)
     if args.command == "bench":
         if args.which == "batch":
-            from core.bench_batch import main as bench_main
+            from core.bench.batch import main as bench_main
         elif args.which == "tiling":
-            from core.bench_tiling import main as bench_main
+            from core.bench.tiling import main as bench_main
         elif args.which == "answer":
-            from core.bench_answer import main as bench_main
+            from core.bench.answer import main as bench_main
         else:
-            from core.bench_encoder import main as bench_main
+            from core.bench.encoder import main as bench_main
         return int(bench_main(args.rest) or 0)
 
     bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())

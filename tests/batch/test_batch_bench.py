@@ -1,6 +1,6 @@
 """The batch benchmark's steady-state rate: items after each worker's first, over the seconds they took."""
 
-from core.bench_batch import steady_rate
+from core.bench.batch import steady_rate
 
 
 def test_steady_rate_leaves_out_each_workers_first_item() -> None:

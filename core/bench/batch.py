@@ -10,7 +10,7 @@ import tempfile
 import time
 from typing import Any, Optional
 
-from core.bench_tiling import make_scene
+from core.bench.tiling import make_scene
 
 
 def make_rasters(folder: str, count: int, size: int) -> list[str]:

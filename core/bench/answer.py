@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo" / "sentinel2_demo.tif"
 QUESTION = "What percentage of the scene is water?"  # answered by the measurement (land cover)
 SECOND = "How much of the area is forest?"  # the warm one: same area, the model and segmentation are kept
