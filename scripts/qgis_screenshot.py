@@ -125,6 +125,10 @@ def run() -> None:
         steps.pop(0)
 
     def finish() -> None:
+        # QGIS's own "Open Sans font installation failed" bar (it tries to download a font; this machine is
+        # offline) is not EarthAsk's: it is closed before the shot
+        iface.messageBar().clearWidgets()
+        QgsApplication.processEvents()
         iface.mainWindow().grab().save(SHOT)
         say(f"saved {SHOT}")
         timer.stop()
