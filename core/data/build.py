@@ -89,7 +89,7 @@ def scene_records(m: SceneMeasure, rng: np.random.Generator, image: str, mask: s
 
 
 def _procedural(out: Path, seed: int, index: int, size: int) -> SceneOutput:
-    from core.data.procedural import generate_scene
+    from core.data.render import generate_scene
 
     name = f"proc_{index:05d}"
     scene = generate_scene(np.random.default_rng([seed, 1, index]), name, size)

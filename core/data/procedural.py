@@ -1,4 +1,4 @@
-"""High-resolution procedural scenes: a land-cover layout with exact instances, rendered to RGB.
+"""High-resolution procedural scenes: a land-cover layout with exact instances (``core.data.render`` draws it).
 
 A scene is ``size x size`` pixels at 0.3-0.5 m in a valid local UTM CRS. Layers are painted in order:
 land-cover parcels (warped Voronoi cells: background, agriculture, forest, barren), water (a river, a
@@ -272,11 +272,3 @@ def generate_layout(rng: np.random.Generator, name: str, size: int = 256) -> Sce
     crs = f"EPSG:{32600 + zone}"
     return Scene(name, layout, gsd, crs, transform, mask, inst, labels, attrs, parcels, roads)
 
-
-def generate_scene(rng: np.random.Generator, name: str, size: int = 256) -> Scene:
-    """A layout and its rendered RGB image (``scene.image``, uint8 [3, H, W])."""
-    from core.data.render import render
-
-    scene = generate_layout(rng, name, size)
-    scene.image = render(rng, scene)
-    return scene

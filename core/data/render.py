@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from core.data.procedural import ROOFS, C, Scene, line_coords, smooth_noise
+from core.data.procedural import ROOFS, C, Scene, generate_layout, line_coords, smooth_noise
 
 _CROPS = [(0.42, 0.55, 0.25), (0.66, 0.62, 0.36), (0.55, 0.44, 0.3), (0.34, 0.47, 0.21), (0.5, 0.5, 0.28)]
 _WATER = [(0.1, 0.2, 0.26), (0.15, 0.25, 0.22), (0.22, 0.26, 0.2), (0.08, 0.16, 0.3)]
@@ -175,3 +175,10 @@ def render(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     img = img * (1 - haze) + np.asarray((0.62, 0.64, 0.68), dtype=np.float32) * haze
     img += 0.012 * rng.standard_normal(img.shape).astype(np.float32)
     return np.moveaxis((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), -1, 0)
+
+
+def generate_scene(rng: np.random.Generator, name: str, size: int = 256) -> Scene:
+    """A layout and its rendered RGB image (``scene.image``, uint8 [3, H, W])."""
+    scene = generate_layout(rng, name, size)
+    scene.image = render(rng, scene)
+    return scene
