@@ -57,7 +57,7 @@ class LabelTask(QgsTask):
 
     def run(self) -> bool:
         """Worker thread: never touches the GUI."""
-        from .processing_provider.label_algorithms import run_cli
+        from .processing_provider.engine_cli import run_cli
 
         try:
             self.result = run_cli(self.python, self.args, self, self._on_line)

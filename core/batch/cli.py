@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "has NIR/SWIR bands")
     p.add_argument("--max-new-tokens", type=int, help="longest generated text")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--log-progress", action="store_true", help="one 'progress k/N ...' line per item on stderr "
+                   "instead of the bar (for programs reading the log)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (counts, table, GeoPackage)")
     return p
 
 
@@ -81,7 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                cpus_per_worker=args.cpus_per_worker, grid=args.grid, gpkg=args.gpkg,
                                asset=args.asset)
         summary = run_batch(spec_from(args), args.inputs, args.out, config, options,
-                            show_progress=not args.quiet and sys.stderr.isatty())
+                            show_progress="lines" if args.log_progress else not args.quiet and sys.stderr.isatty())
     except InputError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
@@ -94,8 +98,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    print(summary.text)
-    print(f"workers: {summary.workers} x {summary.gpus_per_worker:g} GPU; table: {summary.table}")
+    if args.json:
+        gpkg = summary.table.with_name("results.gpkg")
+        print(json.dumps({"done": summary.done, "failed": summary.failed, "skipped": summary.skipped,
+                          "seconds": round(summary.seconds, 2), "table": str(summary.table),
+                          "gpkg": str(gpkg) if args.gpkg and gpkg.is_file() else None, "summary": summary.text}))
+    else:
+        print(summary.text)
+        print(f"workers: {summary.workers} x {summary.gpus_per_worker:g} GPU; table: {summary.table}")
     return 1 if summary.failed else 0
 
 

@@ -18,9 +18,11 @@ class BatchProgress:
     skipped: int = 0
     tiles: int = 0
     enabled: bool = False
+    lines: bool = False  # one line per finished item instead of a redrawn bar (for a program reading the log)
     stream: TextIO = field(default=sys.stderr)
     start: float = field(default_factory=time.monotonic)
     _last_draw: float = 0.0
+    _last_count: int = -1
 
     @property
     def finished(self) -> int:
@@ -53,6 +55,13 @@ class BatchProgress:
     def update(self, force: bool = False) -> None:
         """Redraw the bar (at most 4 times a second unless ``force``)."""
         now = time.monotonic()
+        if self.enabled and self.lines:
+            count = self.finished + self.skipped
+            if count != self._last_count:
+                self._last_count = count
+                self.stream.write("progress " + self.line(now).split("] ", 1)[1] + "\n")
+                self.stream.flush()
+            return
         if not self.enabled or (not force and now - self._last_draw < 0.25):
             return
         self._last_draw = now
@@ -60,7 +69,7 @@ class BatchProgress:
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and not self.lines:
             self.update(force=True)
             self.stream.write("\n")
             self.stream.flush()

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from core.batch.inputs import discover, work_items
 from core.batch.items import Source, WorkItem, item_id, source_key
@@ -178,8 +178,10 @@ def plan_workers(options: BatchOptions) -> tuple[int, float]:
 
 
 def run_batch(spec: TaskSpec, inputs: str, out_dir: str, config: EngineConfig, options: Optional[BatchOptions] = None,
-              show_progress: bool = False, cancelled: Optional[Callable[[], bool]] = None) -> BatchSummary:
+              show_progress: Union[bool, str] = False, cancelled: Optional[Callable[[], bool]] = None) -> BatchSummary:
     """Run ``spec`` over every work item of ``inputs``; rows go to ``OUT/results.parquet``.
+
+    ``show_progress``: True draws a bar on stderr, ``"lines"`` writes one ``progress k/N ...`` line per item.
 
     Items done before (same path, cell and content digest, same settings) are skipped; failed ones are retried.
 
@@ -214,14 +216,15 @@ class _Scheduler:
     """The driver loop: feeds CPU tasks and actors within the backpressure bounds, records every row."""
 
     def __init__(self, spec: TaskSpec, sources: list[Source], out: Path, config: EngineConfig,
-                 options: BatchOptions, show_progress: bool, cancelled: Optional[Callable[[], bool]]) -> None:
+                 options: BatchOptions, show_progress: Union[bool, str],
+                 cancelled: Optional[Callable[[], bool]]) -> None:
         self.spec, self.sources, self.out, self.config, self.options = spec, sources, out, config, options
         self.cancelled = cancelled or (lambda: False)
         self.journal = Journal(out)
         self.rows = self.journal.load()
         self.memo = digest_memo(self.rows)
         self.seen: set[str] = set()
-        self.progress = BatchProgress(total=len(sources), enabled=show_progress)
+        self.progress = BatchProgress(total=len(sources), enabled=bool(show_progress), lines=show_progress == "lines")
         self.dirty = False
         self.complete = False  # every input was processed (the final table then holds only this batch's items)
 

@@ -7,6 +7,7 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .batch_algorithm import BatchAlgorithm
 from .caption_algorithms import CaptionGridAlgorithm, CaptionRastersAlgorithm
 from .change_algorithm import ChangeAlgorithm
 from .engine_algorithms import AskAlgorithm, GroundAlgorithm, SegmentAlgorithm
@@ -39,3 +40,4 @@ class EarthAskProvider(QgsProcessingProvider):
         self.addAlgorithm(SetupEngineAlgorithm())
         self.addAlgorithm(CheckLabelsAlgorithm())
         self.addAlgorithm(TeachAlgorithm())
+        self.addAlgorithm(BatchAlgorithm())
