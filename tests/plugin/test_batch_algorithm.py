@@ -17,7 +17,8 @@ pytestmark = pytest.mark.qgis
 def test_it_is_listed_and_can_cancel(qgis_app) -> None:
     alg = QgsApplication.processingRegistry().algorithmById("earthask:batch")
     assert alg is not None and alg.flags() & Qgis.ProcessingAlgorithmFlag.CanCancel
-    assert {"TASK", "FOLDER", "LIST", "GRID", "MODEL", "OUTPUT_FOLDER"} <= {p.name() for p in alg.parameterDefinitions()}
+    names = {p.name() for p in alg.parameterDefinitions()}
+    assert {"TASK", "FOLDER", "LIST", "GRID", "MODEL", "OUTPUT_FOLDER"} <= names
 
 
 def test_a_folder_becomes_a_results_layer_and_a_rerun_skips_what_is_done(qgis_app, tmp_path: Path) -> None:
