@@ -73,6 +73,12 @@ def tile_weight(window: PixelWindow, width: int, height: int, overlap: int, marg
     return wy[:, None] * wx[None, :]
 
 
+def _full_weight(t: tuple[slice, slice], ones_y: Optional[np.ndarray], ones_x: Optional[np.ndarray]) -> bool:
+    """Whether every weight in the tile-local window ``t`` is 1 (``ones_y``/``ones_x``: where the axis weights are
+    1; None when a tile's weight is not a product of its axis weights, e.g. with invalid pixels)."""
+    return ones_y is not None and ones_x is not None and bool(ones_y[t[0]].all() and ones_x[t[1]].all())
+
+
 class BlendWriter:
     """Accumulate weighted per-class scores of planned tiles and write the argmax class map.
 
@@ -221,21 +227,20 @@ class BlendWriter:
             inter = bw.intersection(window)
             assert inter is not None
             acc = None
-            if scores is not None and self._interior(key, bw, inter, window, ones_y, ones_x):
+            t = inter.shift(-window.col_off, -window.row_off).slices()  # tile-local
+            if scores is not None and self._interior(key, bw, inter, t, ones_y, ones_x):
                 # this tile alone covers the whole block, at full weight: its argmax is the block's (a weighted
                 # mean of one tile's scores is its scores), written without the accumulator
-                t = inter.shift(-window.col_off, -window.row_off).slices()
                 self._pending[key] -= 1
                 self._write_block(bw, class_argmax(scores[(slice(None), *t)]))
                 self.blocks_direct += 1
                 continue
             if weight is not None and scores is not None:
                 acc = self._load(key, bw)
-                t = inter.shift(-window.col_off, -window.row_off).slices()  # tile-local
                 b = inter.shift(-bw.col_off, -bw.row_off).slices()  # block-local
                 w = weight[t]
                 part = scores[(slice(None), *t)]  # [K, h, w]
-                if ones_y is None or ones_x is None or not (ones_y[t[0]].all() and ones_x[t[1]].all()):
+                if not _full_weight(t, ones_y, ones_x):
                     part = part * w  # where every weight is 1, s * 1 == s: the product is skipped, not changed
                 acc[(slice(None, self.k), *b)] += part
                 acc[(self.k, *b)] += w
@@ -245,14 +250,12 @@ class BlendWriter:
             elif acc is not None:
                 self._store(key, acc)
 
-    def _interior(self, key: tuple[int, int], bw: PixelWindow, inter: PixelWindow, window: PixelWindow,
+    def _interior(self, key: tuple[int, int], bw: PixelWindow, inter: PixelWindow, t: tuple[slice, slice],
                   ones_y: Optional[np.ndarray], ones_x: Optional[np.ndarray]) -> bool:
         """Whether block ``key`` is this tile's alone: no other tile touches it (none before, none to come), the
-        tile covers all of it, and every weight there is 1 (so no pixel of it is nodata either)."""
-        if self._pending[key] != 1 or key in self._slots or inter != bw or ones_y is None or ones_x is None:
-            return False
-        t = inter.shift(-window.col_off, -window.row_off).slices()
-        return bool(ones_y[t[0]].all() and ones_x[t[1]].all())
+        tile covers all of it (``t``: where, in tile pixels), and every weight there is 1 (so no pixel of it is
+        nodata either)."""
+        return self._pending[key] == 1 and key not in self._slots and inter == bw and _full_weight(t, ones_y, ones_x)
 
     def _tile_weight(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`tile_weight` of ``window`` and where its axis weights are 1 (``[h]``, ``[w]`` bool), made once

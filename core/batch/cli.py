@@ -99,7 +99,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     if args.json:
-        gpkg = summary.table.with_name("results.gpkg")
+        from core.batch.output import GPKG
+
+        gpkg = summary.table.with_name(GPKG)
         print(json.dumps({"done": summary.done, "failed": summary.failed, "skipped": summary.skipped,
                           "seconds": round(summary.seconds, 2), "table": str(summary.table),
                           "gpkg": str(gpkg) if args.gpkg and gpkg.is_file() else None, "summary": summary.text}))

@@ -8,7 +8,6 @@ onnxruntime ran the refiner 2.8 times faster than torch per 512 px tile on this 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -69,20 +68,16 @@ def load_refiner(folder: Path, classes: list[str], device: str) -> Any:
     return refiner.to(device).eval()
 
 
-def refiner_key(folder: Path) -> str:
-    """sha256 over the refiner's ``config.json`` and ``model.safetensors``: names its weights without torch."""
-    from models.digest import file_sha256
-
-    return hashlib.sha256("|".join(file_sha256(folder / name) for name in FILES).encode()).hexdigest()
-
-
 def refiner_export(folder: Path, classes: list[str]) -> Path:
     """The ONNX export of the refiner in ``folder``: ``$EARTHASK_CACHE/onnx/refiner-<sha256>-v<format>/``, made
-    (with torch, written atomically) the first time and found by :func:`refiner_key` after that."""
+    (with torch, written atomically) the first time and found again by its files' sha256 after that (the folder
+    holds a ``config.json`` and a ``model.safetensors``, as a checkpoint does: :func:`core.models_io.checkpoint_key`
+    names them)."""
+    from core.models_io import checkpoint_key
     from models.digest import cache_root
     from models.onnx_export import REFINER_FORMAT
 
-    key = refiner_key(folder)
+    key = checkpoint_key(folder)
     path = cache_root() / "onnx" / f"refiner-{key[:32]}-v{REFINER_FORMAT}" / "refiner.onnx"
     if not path.is_file():
         from core.outputs import atomic_file
