@@ -147,24 +147,36 @@ SWITCHABLE: dict[str, Callable[[str], bool]] = {
     "experts_enabled": lambda n: n.startswith("llm.") and ".experts." in n,
 }
 
+# Parts a checkpoint can grow on load: VLMConfig field -> the state-dict names of the new part, which keep their
+# seeded initialisation (a stage then trains them). Only parts that extend a trained part, never a new tower.
+GROWABLE: dict[str, Callable[[str], bool]] = {
+    "seg_detail": lambda n: n.startswith("segmenter.head.detail."),
+}
+
 
 def from_pretrained(cls: type, directory: str | Path, device: str | torch.device | None = "cpu",
-                    switch_off: tuple[str, ...] = ()) -> nn.Module:
+                    switch_off: tuple[str, ...] = (), grow: tuple[str, ...] = ()) -> nn.Module:
     """Rebuild ``cls(config)`` (bases from names, checked against their sha256), then load trained tensors.
 
     ``switch_off``: ``SWITCHABLE`` fields to set False before building; the checkpoint's tensors of those
-    parts are not loaded (the model has no such part). Raises ValueError for a field not in SWITCHABLE.
+    parts are not loaded (the model has no such part). ``grow``: ``GROWABLE`` fields to set True; a part the
+    checkpoint lacks keeps its seeded initialisation. Raises ValueError for a field in neither table.
     """
     from models.config import VLMConfig
 
     unknown = sorted(set(switch_off) - set(SWITCHABLE))
     if unknown:
         raise ValueError(f"cannot switch off {unknown} on a checkpoint; switchable: {sorted(SWITCHABLE)}")
+    ungrowable = sorted(set(grow) - set(GROWABLE))
+    if ungrowable:
+        raise ValueError(f"cannot grow {ungrowable} on a checkpoint; growable: {sorted(GROWABLE)}")
     cfg = VLMConfig.load(directory)
     off = [f for f in switch_off if getattr(cfg, f)]
-    cfg = dataclasses.replace(cfg, **{f: False for f in off})
+    new = [GROWABLE[f] for f in grow if not getattr(cfg, f)]
+    cfg = dataclasses.replace(cfg, **{f: False for f in off}, **{f: True for f in grow})
     model = cls(cfg, device=device)
     drops = [SWITCHABLE[f] for f in off]
-    loaded = load_trained(model, directory, model.is_base, (lambda n: any(d(n) for d in drops)) if drops else None)
+    optional = (lambda n: model.is_base(n) or any(g(n) for g in new)) if new else model.is_base
+    loaded = load_trained(model, directory, optional, (lambda n: any(d(n) for d in drops)) if drops else None)
     model.mark_tuned_base({n for n in loaded if model.is_base(n)})  # saved again by the next save
     return model.eval()

@@ -34,6 +34,7 @@ class VLMConfig:
     scene_labels: list[str] = field(default_factory=lambda: list(SCENE_LABELS))  # classify's default labels
     trained_gsd_m: list[float] = field(default_factory=list)  # pixel sizes (m) of its training imagery; [] unknown
     seg_dim: int = 64  # FPN channel width
+    seg_detail: bool = False  # a decoder onto the encoder's next finer map (stride 4 for Lite0): sharper edges
     # --- EarthVL semantic guidance: predicted mask, one-hot, embedded and fused ---
     guide_enabled: bool = True
     guide_dim: int = 64

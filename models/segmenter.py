@@ -26,15 +26,22 @@ class Segmenter(nn.Module):
         self.cfg = cfg
         self.classes = list(cfg.seg_classes)
         self.encoder = encoder if encoder is not None else build_vision_encoder(cfg, pretrained=pretrained)
-        self.head = SegHead(cfg, self.encoder.level_channels)
+        self.head = SegHead(cfg, self.encoder.level_channels, self.encoder.detail_channels)
+
+    def encode(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """One encoder pass -> (levels, the finer map when the head has ``seg_detail``, else None)."""
+        if self.head.detail is None:
+            return self.encoder(x), None
+        detail, levels = self.encoder.with_detail(x)
+        return levels, detail
 
     def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """One encoder pass -> (levels [B, C_l, H_l, W_l], logits [B, K, H, W]) so the VLM reuses levels."""
-        levels = self.encoder(x)
-        return levels, self.head(levels, out_size=x.shape[-2:])
+        levels, detail = self.encode(x)
+        return levels, self.head(levels, x.shape[-2:], detail)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x), out_size=x.shape[-2:])  # [B, K, H, W]
+        return self.features(x)[1]  # [B, K, H, W]
 
 
 def load_segmenter(directory: str | Path, device: str | torch.device = "cpu") -> Segmenter:

@@ -29,15 +29,20 @@ class TinyBackbone(nn.Module):
         self.level_strides = [8 * 2**i for i in range(cfg.vision_levels)]
         chans = [w, *self.level_channels]
         self.stages = nn.ModuleList(_conv_bn_relu(chans[i], chans[i + 1], 2) for i in range(cfg.vision_levels))
+        self.detail_channels = w  # the stem's stride-4 map
         self.weights_sha256 = ""
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stem(x)  # [B, w, H/4, W/4]
+    def taps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """-> (the stem's map [B, w, H/4, W/4], levels)."""
+        x = detail = self.stem(x)  # [B, w, H/4, W/4]
         levels = []
         for stage in self.stages:
             x = stage(x)  # [B, C_l, H/s_l, W/s_l]
             levels.append(x)
-        return levels
+        return detail, levels
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.taps(x)[1]
 
 
 class Lite0Backbone(nn.Module):
@@ -52,10 +57,17 @@ class Lite0Backbone(nn.Module):
         self.first = len(EfficientNetLite0.tap_channels) - n
         self.level_channels = EfficientNetLite0.tap_channels[self.first :]
         self.level_strides = EfficientNetLite0.tap_strides[self.first :]
+        # the tap just finer than the levels (stride 4 with 3 levels); none when the levels start at stride 4
+        self.detail_channels = EfficientNetLite0.tap_channels[self.first - 1] if self.first else 0
         self.weights_sha256 = load_lite0_weights(self.net, expected_sha256=cfg.vision_sha256) if pretrained else ""
 
+    def taps(self, x: torch.Tensor) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        """-> (the tap just finer than the levels, or None; levels)."""
+        taps = self.net.forward_taps(x)
+        return (taps[self.first - 1] if self.first else None), taps[self.first :]
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.net.forward_taps(x)[self.first :]
+        return self.taps(x)[1]
 
 
 class HFViTBackbone(nn.Module):
@@ -138,18 +150,31 @@ class VisionEncoder(nn.Module):
         self.backbone = _build_backbone(cfg, pretrained)
         self.level_channels: list[int] = list(self.backbone.level_channels)
         self.level_strides: list[int] = list(self.backbone.level_strides)
+        self.detail_channels: int = getattr(self.backbone, "detail_channels", 0)  # 0: no finer map (ViT)
         self.weights_sha256: str = self.backbone.weights_sha256
         # cfg holds mean/std, so they are not saved with the weights
         self.register_buffer("mean", torch.tensor(cfg.vision_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.vision_std).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def _normalised(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and (x.ndim != 4 or x.shape[1] != self.bands):
             raise ValueError(f"expected [B, {self.bands}, H, W] in 0..1, got {tuple(x.shape)}")
         if self.adapter is not None:
             x = self.adapter(x)  # [B, 3, H, W]
-        x = (x - self.mean) / self.std
-        return self.backbone(x)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.backbone(self._normalised(x))
+
+    def with_detail(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """-> (a map finer than the levels [B, detail_channels, H/s, W/s], levels), in one pass.
+
+        Raises:
+            ValueError: the backbone has no map finer than its levels (``detail_channels`` is 0).
+        """
+        if not self.detail_channels:
+            raise ValueError(f"{type(self.backbone).__name__} with these levels has no finer map for seg_detail")
+        return self.backbone.taps(self._normalised(x))
 
 
 def build_vision_encoder(cfg: VLMConfig, pretrained: bool = True) -> VisionEncoder:

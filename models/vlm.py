@@ -309,10 +309,11 @@ class EarthVLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = "cpu",
-                        switch_off: tuple[str, ...] = ()) -> EarthVLM:
+                        switch_off: tuple[str, ...] = (), grow: tuple[str, ...] = ()) -> EarthVLM:
         """Rebuild the bases from ``config.json``, then load the trained tensors strictly; ``switch_off``
-        parts (checkpoint.SWITCHABLE fields) are left out of the model and their tensors not loaded."""
-        return checkpoint.from_pretrained(cls, directory, device, tuple(switch_off))
+        parts (checkpoint.SWITCHABLE fields) are left out of the model and their tensors not loaded; ``grow``
+        parts (checkpoint.GROWABLE) are added at their initialisation where the checkpoint lacks them."""
+        return checkpoint.from_pretrained(cls, directory, device, tuple(switch_off), tuple(grow))
 
 
 def _pad(rows: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

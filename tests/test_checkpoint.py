@@ -125,3 +125,22 @@ def test_switching_a_part_off_on_load_drops_only_that_part(saved, field):
         assert off.retriever is None
     with pytest.raises(ValueError, match="cannot switch off"):
         EarthVLM.from_pretrained(directory, switch_off=("prompter_dim",))
+
+
+def test_growing_the_detail_decoder_keeps_every_saved_tensor_and_adds_only_that_part(saved, tmp_path):
+    from models.checkpoint import GROWABLE
+
+    model, directory, _ = saved
+    grown = EarthVLM.from_pretrained(directory, grow=("seg_detail",))
+    assert grown.cfg.seg_detail is True and grown.segmenter.head.detail is not None
+    full = model.state_dict()
+    added = [n for n in grown.state_dict() if n not in full]
+    assert added and all(GROWABLE["seg_detail"](n) for n in added)
+    for n, t in full.items():
+        if not model.is_base(n):
+            assert torch.equal(grown.state_dict()[n], t), n
+    grown.save_pretrained(tmp_path / "grown")  # saved with the part, it loads strictly without growing
+    again = EarthVLM.from_pretrained(tmp_path / "grown")
+    assert again.cfg.seg_detail and all(torch.equal(again.state_dict()[n], grown.state_dict()[n]) for n in added)
+    with pytest.raises(ValueError, match="cannot grow"):
+        EarthVLM.from_pretrained(directory, grow=("prompter_dim",))

@@ -50,9 +50,11 @@ def test_tiny_segmenter_dynamic_axes(tmp_path: Path) -> None:
     _check_equal(seg, runner, [(1, 64, 64), (3, 96, 80), (2, 75, 50)])  # traced at 2 x 64 x 64
 
 
-def test_lite0_architecture_dynamic_axes(tmp_path: Path) -> None:
-    """Lite0's TF SAME pads depend on the input size: they must stay dynamic in the graph."""
-    seg = Segmenter(VLMConfig(), pretrained=False).eval()
+@pytest.mark.parametrize("detail", [False, True])
+def test_lite0_architecture_dynamic_axes(tmp_path: Path, detail: bool) -> None:
+    """Lite0's TF SAME pads depend on the input size: they must stay dynamic in the graph (with the stride-4
+    detail decoder too)."""
+    seg = Segmenter(VLMConfig(seg_detail=detail), pretrained=False).eval()
     runner = OnnxSegmenter(export_segmenter(seg, tmp_path / "lite0.onnx"), device="cpu")
     _check_equal(seg, runner, [(1, 64, 64), (2, 97, 130)])
 

@@ -4,9 +4,9 @@ The first date is a procedural scene (:mod:`core.data.procedural`) with a pond p
 same layout with four edits: buildings added on open ground, a patch of forest cleared to barren land, the
 pond drained (barren), and a block of farmland turned into housing (houses with yards). The second image is
 the first one outside the edits (every unchanged pixel identical) and a second rendering inside them, matched
-to the first image's brightness (new buildings are 3-9 m tall and cast shadows on the ground beside them, which
-is repainted too: a shadow changes the image, not the land cover). The truth is the pixel-exact from-to matrix of
-the two class masks.
+to the first image's brightness and contrast (new buildings are 3-9 m tall and cast shadows on the ground
+beside them, which is repainted too: a shadow changes the image, not the land cover). The truth is the
+pixel-exact from-to matrix of the two class masks.
 """
 
 from __future__ import annotations
@@ -219,9 +219,14 @@ def _render(pair: Pair, rng: np.random.Generator) -> None:
     pair.repainted = inside
     calm = ~ndimage.binary_dilation(inside, iterations=40)
     matched = np.empty_like(second)
-    for b in range(3):  # least-squares gain and offset from the second rendering to the first, on far ground
+    # Gain and offset per band that give the second rendering the first's mean and spread on far ground. Not a
+    # least-squares fit: where the renderings' textures differ (a layer drawn on one date only shifts the random
+    # stream) the fit's gain shrinks towards 0 and washes the edits out (a drained pond painted pink).
+    for b in range(3):
         x, y = second[b][calm], first[b][calm]
-        gain, offset = np.polyfit(x, y, 1) if x.size > 100 and np.ptp(x) > 0 else (1.0, 0.0)
+        ok = x.size > 100 and x.std() > 0
+        gain = float(y.std() / x.std()) if ok else 1.0
+        offset = float(y.mean() - gain * x.mean()) if ok else 0.0
         matched[b] = second[b] * gain + offset
     out = first.copy()
     out[:, inside] = matched[:, inside]

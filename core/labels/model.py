@@ -101,11 +101,11 @@ class Trainable(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
         with torch.no_grad():
-            levels = self.segmenter.encoder(x[:, :3])
+            levels, detail = self.segmenter.encode(x[:, :3])
             base = None
             if "head" in self.base:
-                base = self._logp(self.base["head"](levels, out_size=x.shape[-2:]), self.base_refiner[0], x)
-        logits = self.segmenter.head(levels, out_size=x.shape[-2:])  # [B, K, H, W]
+                base = self._logp(self.base["head"](levels, x.shape[-2:], detail), self.base_refiner[0], x)
+        logits = self.segmenter.head(levels, x.shape[-2:], detail)  # [B, K, H, W]
         return self._logp(logits, self.refiner, x), base
 
 

@@ -109,11 +109,11 @@ _TINY_STEPS: dict[str, Any] = {
 # Per-recipe changes from the dataclass defaults; "model" holds VLMConfig fields (or "tiny").
 _RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     # Full-size components (EfficientNet-Lite0, MiniLM, SmolLM2-135M), sized for one GPU.
-    "default": {"model": {}, **{s: {"num_workers": 4} for s in STAGE_ORDER}},
+    "default": {"model": {"seg_detail": True}, **{s: {"num_workers": 4} for s in STAGE_ORDER}},
     # Real components, few small steps: roughly 1-2 hours on 2 idle CPU cores (estimate: SmolLM2 takes ~7 s
     # per fwd+bwd of 8x128 tokens; 2 steps of every stage took ~5 min on 2 cores shared with other jobs).
     "cpu-small": {
-        "model": {"vision_image_size": 128, "image_tokens": 16, "prompter_tokens": 4},
+        "model": {"vision_image_size": 128, "image_tokens": 16, "prompter_tokens": 4, "seg_detail": True},
         "seg": {"steps": 150, "batch_size": 4, "crop_size": 128, "log_every": 5},
         "retriever": {"steps": 100, "batch_size": 16, "log_every": 5},
         "align": {"steps": 100, "batch_size": 4, "log_every": 5, "warmup_steps": 10},

@@ -50,11 +50,13 @@ def create_model_fn(cfg: Any) -> Callable[[], Any]:
     return create
 
 
-def load_model(directory: str | Path, device: str = "cpu", switch_off: tuple[str, ...] = ()) -> Any:
-    """EarthVLM.from_pretrained (the loop moves it to its device); ``switch_off`` parts are left out."""
+def load_model(directory: str | Path, device: str = "cpu", switch_off: tuple[str, ...] = (),
+               grow: tuple[str, ...] = ()) -> Any:
+    """EarthVLM.from_pretrained (the loop moves it to its device); ``switch_off`` parts are left out, ``grow``
+    parts added at their initialisation where the checkpoint lacks them."""
     from models.vlm import EarthVLM
 
-    return EarthVLM.from_pretrained(directory, device=device, switch_off=switch_off)
+    return EarthVLM.from_pretrained(directory, device=device, switch_off=switch_off, grow=grow)
 
 
 LOSS_FIELDS = ("ndl_enabled", "ndl_alpha", "ndl_gamma")  # read at loss time: safe to change on a checkpoint
@@ -73,16 +75,20 @@ def loader_with_overrides(model_overrides: dict[str, str]) -> Any:
 
     Loss switches (``LOSS_FIELDS``) are set on the loaded config. A part switch of
     ``models.checkpoint.SWITCHABLE`` set false (``model.experts_enabled=false``) loads the checkpoint without
-    that part; set true, the checkpoint must already have it (a new part needs a new model). Other
-    architecture fields shape a new model only and are ignored here.
+    that part; set true, the checkpoint must already have it (a new part needs a new model). A part of
+    ``models.checkpoint.GROWABLE`` set true (``model.seg_detail=true``) is added to a checkpoint that lacks it,
+    at its initialisation, for the stage to train. Other architecture fields shape a new model only and are
+    ignored here.
     """
-    from core.train.config import apply_overrides
+    from core.train.config import apply_overrides, parse_value
+    from models.checkpoint import GROWABLE
     from models.config import VLMConfig
 
     loss = {k: v for k, v in model_overrides.items() if k in LOSS_FIELDS}
     switches = part_switches(model_overrides)
     on = [k for k, v in switches.items() if v]
     off = tuple(k for k, v in switches.items() if not v)
+    grow = tuple(k for k, v in model_overrides.items() if k in GROWABLE and parse_value(v, bool))
 
     def load(directory: str | Path, device: str = "cpu") -> Any:
         saved = VLMConfig.load(directory) if on else None
@@ -90,7 +96,7 @@ def loader_with_overrides(model_overrides: dict[str, str]) -> Any:
         if absent:
             raise ValueError(f"{directory} was trained with {', '.join(f'{k}=false' for k in absent)}: a "
                              "checkpoint cannot switch a part on; train a new model (no --init)")
-        model = load_model(directory, device, off)
+        model = load_model(directory, device, off, grow)
         if loss:
             model.cfg = apply_overrides(model.cfg, loss)
         return model

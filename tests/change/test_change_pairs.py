@@ -11,6 +11,7 @@ import rasterio
 from scipy import ndimage
 
 from core.data.pairs import CLASSES, EDITS, make_pair
+from core.data.procedural import C
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,17 @@ def test_pairs_command_writes_rasters_and_truth(tmp_path: Path, capsys: pytest.C
         x, y = bt.read(1).astype(int), at.read(1)
     area = sum(m["area_m2"] for m in meta["matrix"] if m["from"] != m["to"])
     assert area == pytest.approx((x != y).sum() * meta["gsd_m"] ** 2, rel=1e-4)
+
+
+def test_a_repainted_edit_keeps_the_colour_and_contrast_of_its_class_on_the_first_date() -> None:
+    """Pair 3's pond is its only water, so the second rendering draws no water layer and its random textures
+    differ from the first's everywhere; the brightness match must still give the drained pond the first date's
+    barren colour and contrast (a least-squares fit shrank the green band's contrast to 0.43 and tinted it)."""
+    pair = make_pair(3, size=1024)
+    assert not (pair.after.mask == C["water"]).any()
+    pond = pair.edits["pond drained"]
+    bare = (pair.before.mask == C["barren"]) & ~pond
+    drained, ground = pair.after.image[:, pond].astype(float), pair.before.image[:, bare].astype(float)
+    assert np.abs(drained.mean(axis=1) - ground.mean(axis=1)).max() < 4  # grey levels, per band
+    ratio = drained.std(axis=1) / ground.std(axis=1)
+    assert ((ratio > 0.8) & (ratio < 1.25)).all(), ratio
