@@ -26,12 +26,13 @@ SIZE = 96
 BANDS = ["blue", "green", "red", "nir", "swir16", "swir22"]
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random checkpoint with a spectral refiner, as the default model has."""
+@pytest.fixture(scope="module", params=[False, True], ids=["fpn", "detail-decoder"])
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A tiny random checkpoint with a spectral refiner, as the default model has (its head with and without
+    the detail decoder)."""
     folder = tmp_path_factory.mktemp("tiny") / "model"
     torch.manual_seed(0)
-    model = EarthVLM(VLMConfig.tiny()).eval()
+    model = EarthVLM(VLMConfig.tiny(seg_detail=request.param)).eval()
     model.save_pretrained(folder)
     SpectralRefiner(SpectralConfig(list(model.cfg.seg_classes), hidden=4)).save_pretrained(folder / "spectral")
     return folder
