@@ -96,3 +96,23 @@ def test_task_mixture():
     assert parse_weights("vqa=4, ground=1") == {"vqa": 4.0, "ground": 1.0}
     with pytest.raises(ValueError):
         parse_weights("chat=1")
+
+
+def test_real_chips_can_be_drawn_more_often(bench, tmp_path):
+    import shutil
+
+    from core.train.seg import SegStage
+
+    copy = Manifest(shutil.copytree(bench.root, tmp_path / "b"))
+    records = copy.records("seg", "train")
+    real = records[0].scene
+    (copy.root / "spectral").mkdir(exist_ok=True)
+    (copy.root / "spectral" / f"{real}.tif").write_bytes(b"")  # a scene with reflectance bands is a real chip
+    stage = SegStage(copy)
+    train, _ = stage.datasets(None, SegConfig(real_repeat=3))
+    scenes = [r.scene for r in train.records]
+    assert len(scenes) == len(records) + 2 and scenes.count(real) == 3
+    assert all(scenes.count(r.scene) == 1 for r in records[1:])
+    assert len(stage.datasets(None, SegConfig())[0]) == len(records)
+    with pytest.raises(ValueError, match="real_repeat"):
+        stage.datasets(None, SegConfig(real_repeat=0))

@@ -54,6 +54,7 @@ class SegConfig(StageConfig):
     encoder_lr_scale: float = 0.0  # backbone lr = lr * this; 0 keeps it frozen (see core/train/seg.py)
     ignore_index: int = 255
     augment: bool = True  # random flips and 90-degree rotations
+    real_repeat: int = 1  # each real chip (a scene with spectral/ bands) is drawn this many times per epoch
 
 
 @dataclass

@@ -44,9 +44,16 @@ class SegStage:
         train = self.manifest.records("seg", cfg.train_split)
         if not train:
             raise ValueError(f"no seg records in {self.manifest.root}/{cfg.train_split}")
+        if cfg.real_repeat < 1:
+            raise ValueError(f"seg.real_repeat must be at least 1, got {cfg.real_repeat}")
+        train = train + [r for r in train if self.is_real(r)] * (cfg.real_repeat - 1)
         val = self.manifest.records("seg", cfg.val_split)
         return (SegDataset(self.manifest, train, cfg.crop_size, True, cfg.augment, cfg.ignore_index),
                 SegDataset(self.manifest, val, cfg.crop_size, False, False, cfg.ignore_index) if val else None)
+
+    def is_real(self, record: Any) -> bool:
+        """A real chip: its scene has reflectance bands in ``spectral/`` (procedural scenes have none)."""
+        return self.manifest.path(f"spectral/{record.scene}.tif").is_file()
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return collate_seg(items)
