@@ -103,6 +103,7 @@ class HFViTBackbone(nn.Module):
         self.layer_ids = [round(depth * (i + 1) / n) for i in range(n)]
         self.level_channels = [int(vision_config.hidden_size)] * n
         self.level_strides = [self.patch] * n
+        self.detail_channels = 0  # every level is at the patch stride: no finer map
         self.weights_sha256 = _weights_sha256(path) if pretrained else ""
         if self.weights_sha256 and cfg.vision_sha256 and self.weights_sha256 != cfg.vision_sha256:
             raise ValueError(f"sha256 of {path} weights is {self.weights_sha256}, config expects {cfg.vision_sha256}")
@@ -150,7 +151,7 @@ class VisionEncoder(nn.Module):
         self.backbone = _build_backbone(cfg, pretrained)
         self.level_channels: list[int] = list(self.backbone.level_channels)
         self.level_strides: list[int] = list(self.backbone.level_strides)
-        self.detail_channels: int = getattr(self.backbone, "detail_channels", 0)  # 0: no finer map (ViT)
+        self.detail_channels: int = self.backbone.detail_channels  # 0: no finer map
         self.weights_sha256: str = self.backbone.weights_sha256
         # cfg holds mean/std, so they are not saved with the weights
         self.register_buffer("mean", torch.tensor(cfg.vision_mean).view(1, 3, 1, 1), persistent=False)

@@ -151,6 +151,11 @@ def write_jsonl(path: Union[str, Path], rows: list[Any]) -> Path:
     return path
 
 
+def spectral_path(root: Union[str, Path], scene: str) -> Path:
+    """Where a benchmark keeps a scene's reflectance bands; only real chips have this file."""
+    return Path(root) / "spectral" / f"{scene}.tif"
+
+
 def read_jsonl(path: Union[str, Path]) -> list[dict[str, Any]]:
     """Rows of a JSONL file (blank lines skipped); [] when the file does not exist."""
     path = Path(path)

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from core.data.manifest import spectral_path
 from core.train.config import SegConfig
 from core.train.data import SegDataset, collate_seg
 from core.train.parts import StageLoss, select
@@ -53,7 +54,7 @@ class SegStage:
 
     def is_real(self, record: Any) -> bool:
         """A real chip: its scene has reflectance bands in ``spectral/`` (procedural scenes have none)."""
-        return self.manifest.path(f"spectral/{record.scene}.tif").is_file()
+        return spectral_path(self.manifest.root, record.scene).is_file()
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return collate_seg(items)

@@ -25,6 +25,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from core.data.manifest import spectral_path
+
 CROP = 128  # training crop side, px
 MODES = {"all": ("full", "nir"), "nir": ("nir",), "rgb": ("rgb",)}
 
@@ -46,7 +48,7 @@ def chip_names(data: Path, splits: list[str]) -> list[str]:
         path = data / split / "seg.jsonl"
         for line in path.read_text().splitlines() if path.is_file() else []:
             scene = json.loads(line)["scene"]
-            if (data / "spectral" / f"{scene}.tif").is_file():
+            if spectral_path(data, scene).is_file():
                 names.append(scene)
     return names
 
@@ -95,7 +97,7 @@ def load_chips(data: Path, splits: list[str], segment: Any, fixed_stretch: bool 
 
     chips = []
     for name in chip_names(data, splits):
-        x, _ = engine_read(data / "spectral" / f"{name}.tif")
+        x, _ = engine_read(spectral_path(data, name))
         fixed = load_image(data / "images" / f"{name}.tif") if fixed_stretch else None
         labels = load_mask(data / "masks" / f"{name}.tif")
         for factor in scales:
